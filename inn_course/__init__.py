@@ -1,0 +1,16 @@
+"""Course tooling for the invertible-networks lab (nbgrader).
+
+One module per stage, as in nbgrader's own layering:
+
+- ``paths``      where everything lives (the CourseDirectory of this course)
+- ``labsource``  authoring file -> nbgrader source notebook
+- ``notebooks``  reading, cleaning and comparing notebooks
+- ``lint``       checks of nbgrader metadata and of the release's secrecy
+- ``release``    source -> student release (nbgrader generate_assignment)
+- ``submissions``sample submissions and the pre-grading scan
+- ``grade``      autograde submissions, collect per-cell scores
+- ``feedback``   feedback HTML without hidden tests
+- ``cli``        ``inn-course`` command (``python -m inn_course``)
+"""
+
+ASSIGNMENT = "invertible_networks"

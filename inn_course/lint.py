@@ -1,0 +1,97 @@
+"""Checks of nbgrader metadata (source and submissions) and of the release's secrecy."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from html import unescape
+
+from .notebooks import (
+    HIDDEN_BEGIN,
+    HIDDEN_END,
+    SOLUTION_BEGIN,
+    SOLUTION_END,
+    grade_id,
+    nbgrader,
+    regions,
+)
+
+# Lines this short ("pass", "return fig", "plt.close(_fig)") also occur in given code: too
+# common to prove a leak. Longer lines of a hidden test or solution must not be in the release.
+MIN_SECRET_LINE = 16
+
+
+def duplicate_grade_ids(nb) -> list[str]:
+    counts = Counter(grade_id(c) for c in nb.cells if grade_id(c))
+    return sorted(gid for gid, n in counts.items() if n > 1)
+
+
+def lint_source(nb) -> list[str]:
+    """Problems in the source notebook's nbgrader metadata; empty when it is sound."""
+    problems = [f"grade_id {gid!r} is used by more than one cell" for gid in duplicate_grade_ids(nb)]
+    for cell in nb.cells:
+        meta, gid = nbgrader(cell), grade_id(cell)
+        if not meta:
+            if SOLUTION_BEGIN in cell.source or HIDDEN_BEGIN in cell.source:
+                problems.append(f"cell {cell.get('id')!r} has solution/hidden markers but no nbgrader metadata")
+            continue
+        if (meta.get("grade") or meta.get("task")) and not meta.get("points"):
+            problems.append(f"graded cell {gid!r} has no points")
+        if meta.get("grade") and not meta.get("solution") and not meta.get("locked"):
+            problems.append(f"test cell {gid!r} is not locked")
+        for begin, end in ((SOLUTION_BEGIN, SOLUTION_END), (HIDDEN_BEGIN, HIDDEN_END)):
+            if cell.source.count(begin) != cell.source.count(end):
+                problems.append(f"cell {gid!r}: unbalanced {begin!r}/{end!r}")
+        if HIDDEN_BEGIN in cell.source and not meta.get("grade"):
+            problems.append(f"cell {gid!r} has hidden tests but is not a grade cell")
+        if meta.get("solution") and cell.cell_type == "code" and SOLUTION_BEGIN not in cell.source:
+            problems.append(f"solution cell {gid!r} has no {SOLUTION_BEGIN!r} region")
+    return problems
+
+
+def _secret_lines(nb, begin: str, end: str) -> set[str]:
+    lines = set()
+    for cell in nb.cells:
+        for body in regions(cell.source, begin, end):
+            lines.update(s for s in (line.strip() for line in body.splitlines()) if len(s) >= MIN_SECRET_LINE)
+    return lines
+
+
+def _public_lines(nb) -> set[str]:
+    """Lines of the source outside any secret region (given code the release may repeat)."""
+    public = set()
+    for cell in nb.cells:
+        secret = set()
+        for begin, end in ((SOLUTION_BEGIN, SOLUTION_END), (HIDDEN_BEGIN, HIDDEN_END)):
+            for body in regions(cell.source, begin, end):
+                secret.update(line.strip() for line in body.splitlines())
+        public.update(line.strip() for line in cell.source.splitlines() if line.strip() not in secret)
+    return public
+
+
+def notebook_text(nb) -> str:
+    """Everything a reader of ``nb`` sees: cell sources and the text of outputs."""
+    parts = []
+    for cell in nb.cells:
+        parts.append(cell.source)
+        for output in cell.get("outputs", []):
+            parts.append(str(output.get("text", "")))
+            parts.extend(str(v) for k, v in output.get("data", {}).items() if k.startswith("text/"))
+            parts.extend(output.get("traceback", []))
+    return "\n".join(parts)
+
+
+def html_text(html: str) -> str:
+    """The visible text of an HTML page (code highlighting splits lines into tags)."""
+    return unescape(re.sub(r"<[^>]+>", "", html))
+
+
+def leaks(source_nb, text: str) -> list[str]:
+    """What of the solutions and hidden tests of ``source_nb`` shows in ``text``."""
+    found = [f"marker {m!r} is visible" for m in (SOLUTION_BEGIN, HIDDEN_BEGIN) if m in text]
+    public = _public_lines(source_nb)
+    for kind, begin, end in (("hidden test", HIDDEN_BEGIN, HIDDEN_END), ("solution", SOLUTION_BEGIN, SOLUTION_END)):
+        for line in sorted(_secret_lines(source_nb, begin, end) - public):
+            if line in text:
+                found.append(f"{kind} line is visible: {line!r}")
+    return found

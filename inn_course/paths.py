@@ -1,0 +1,65 @@
+"""Where everything lives: the one place that knows the course layout."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import ASSIGNMENT
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DATA_ENV = "INN_DATA_ROOT"
+
+
+@dataclass(frozen=True)
+class CourseLayout:
+    """Paths of one nbgrader course directory (the repository root, or a copy in tests)."""
+
+    root: Path
+    assignment: str = ASSIGNMENT
+
+    @property
+    def lab_file(self) -> Path:
+        """The authoring file the source notebook is compiled from."""
+        return self.root / "lab" / f"{self.assignment}.py"
+
+    @property
+    def config_file(self) -> Path:
+        return self.root / "nbgrader_config.py"
+
+    def notebook(self, stage: str, student: str | None = None) -> Path:
+        """The assignment notebook in ``stage`` (source, release, submitted, autograded, feedback)."""
+        folder = self.root / stage
+        if student is not None:
+            folder = folder / student
+        suffix = ".html" if stage == "feedback" else ".ipynb"
+        return folder / self.assignment / f"{self.assignment}{suffix}"
+
+    @property
+    def source_notebook(self) -> Path:
+        return self.notebook("source")
+
+    @property
+    def release_notebook(self) -> Path:
+        return self.notebook("release")
+
+    def students(self, stage: str = "submitted") -> list[str]:
+        folder = self.root / stage
+        if not folder.is_dir():
+            return []
+        return sorted(p.name for p in folder.iterdir() if (p / self.assignment).is_dir())
+
+
+def default_data_root() -> Path | None:
+    """The MNIST root for tooling and tests: $INN_DATA_ROOT, else ../shared/data if present.
+
+    The notebook itself reads $INN_DATA_ROOT (default ~/data); the tooling
+    exports what it finds here so that grading runs offline on these machines.
+    """
+    if os.environ.get(DATA_ENV):
+        return Path(os.environ[DATA_ENV]).expanduser().resolve()
+    shared = REPO_ROOT.parent / "shared" / "data"
+    if (shared / "MNIST" / "raw").is_dir():
+        return shared.resolve()
+    return None

@@ -1,0 +1,36 @@
+"""nbgrader configuration of the invertible-networks course.
+
+Read by every nbgrader command run from this folder and by the ``inn_course``
+tooling (``make all``), so instructors using nbgrader directly grade the same way.
+"""
+
+c = get_config()  # noqa: F821 (provided by nbgrader)
+
+c.CourseDirectory.course_id = "invertible-networks"
+c.CourseDirectory.assignment_id = "invertible_networks"
+
+# Timeouts. The slowest cells train a network (the i-ResNet: ~9 s on a quiet
+# 2-core machine) or retrain one in a hidden test (Q2: up to three Nets, ~3 s
+# each); other tenants slowed the same runs 3-15x here. 600 s per cell leaves a
+# margin above 15x the slowest cell, while an endless loop still ends.
+c.Execute.timeout = 600
+c.Execute.startup_timeout = 120
+
+# A deleted test cell is put back and graded, instead of scoring a silent zero.
+c.OverwriteCells.add_missing_cells = True
+
+# Students see what they must write; the stub fails its test, so a blank answer scores 0.
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# A runaway print loop must not bloat the gradebook or the feedback.
+c.LimitOutput.max_lines = 200
+c.LimitOutput.max_traceback = 40
+
+# Feedback goes back to students: redact hidden tests (sources and tracebacks).
+# nbgrader's default feedback shows them in full.
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "inn_course.feedback.RedactHiddenTests",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]
