@@ -1,0 +1,44 @@
+# The course's two commands (see README):
+#   make all    set up .venv if needed, regenerate the release, autograde the samples,
+#               print the score table and where the feedback is
+#   make test   set up .venv if needed, run the whole test suite
+# Development: `make quick` runs the tests that do not autograde whole notebooks.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# MNIST: $INN_DATA_ROOT if set, else ../shared/data when it exists (offline machines),
+# else the notebook's default (~/data, downloaded on first use).
+INN_DATA_ROOT ?= $(if $(wildcard ../shared/data/MNIST/raw),$(abspath ../shared/data),)
+ifneq ($(INN_DATA_ROOT),)
+export INN_DATA_ROOT
+endif
+export PATH := $(abspath $(BIN)):$(PATH)
+export MPLBACKEND := Agg
+
+.PHONY: all test quick release build benchmark clean
+
+all: $(BIN)/.installed
+	$(BIN)/python -m inn_course all
+
+test: $(BIN)/.installed
+	$(BIN)/python -m pytest
+
+quick: $(BIN)/.installed
+	$(BIN)/python -m pytest -m "not slow"
+
+release build: $(BIN)/.installed
+	$(BIN)/python -m inn_course $@
+
+benchmark: $(BIN)/.installed
+	$(BIN)/python benchmarks/bench_grading.py
+
+$(BIN)/.installed: requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+clean:
+	rm -rf submitted feedback gradebook.db .pytest_cache

@@ -1,0 +1,62 @@
+"""Do the metadata lint and the leak check catch what they are for, and only that?"""
+
+from inn_course import lint
+from inn_course.labsource import build_notebook
+
+GOOD = '''# %% {"id": "given"}
+def helper_function_given(x):
+    return x
+
+# %% {"id": "q01_answer", "kind": "solution"}
+def answer():
+    ### BEGIN SOLUTION
+    return helper_function_given(42) + 0
+    ### END SOLUTION
+
+# %% {"id": "q01_tests", "kind": "tests", "points": 1}
+assert answer() is not None, "answer must return something."
+### BEGIN HIDDEN TESTS
+assert answer() == 42, "answer is not the answer."
+### END HIDDEN TESTS
+'''
+
+
+def test_sound_source_has_no_problems():
+    """Is a correct source notebook accepted?"""
+    assert lint.lint_source(build_notebook(GOOD)) == []
+
+
+def test_duplicate_ids_missing_points_and_markers_are_reported():
+    """Are duplicate grade ids, point-less graded cells and unbalanced markers all reported?"""
+    nb = build_notebook(GOOD)
+    nb.cells[2].metadata["nbgrader"]["points"] = 0
+    nb.cells[1].source = nb.cells[1].source.replace("### END SOLUTION", "")
+    nb.cells.append(nb.cells[2].copy())
+    problems = "\n".join(lint.lint_source(nb))
+    assert "'q01_tests' is used by more than one cell" in problems
+    assert "graded cell 'q01_tests' has no points" in problems
+    assert "unbalanced '### BEGIN SOLUTION'" in problems
+
+
+def test_markers_outside_graded_cells_are_reported():
+    """Is a hidden-test region in an ordinary cell reported?"""
+    nb = build_notebook(GOOD)
+    nb.cells[0].source += "\n### BEGIN HIDDEN TESTS\nassert True\n### END HIDDEN TESTS"
+    assert any("no nbgrader metadata" in p for p in lint.lint_source(nb))
+
+
+def test_leaks_find_hidden_and_solution_lines_but_not_given_code():
+    """Does the leak check see hidden tests and solutions, and ignore code the release may show?"""
+    source = build_notebook(GOOD)
+    clean_release = "def helper_function_given(x):\nassert answer() is not None"
+    assert lint.leaks(source, clean_release) == []
+    leaked = lint.leaks(source, clean_release + '\n----> 3 assert answer() == 42, "answer is not the answer."')
+    assert leaked == ["hidden test line is visible: 'assert answer() == 42, \"answer is not the answer.\"'"]
+    assert lint.leaks(source, "return helper_function_given(42) + 0") != []
+    assert lint.leaks(source, "### BEGIN SOLUTION") == ["marker '### BEGIN SOLUTION' is visible"]
+
+
+def test_html_text_undoes_highlighting():
+    """Is code split into highlighted spans and escaped in HTML read back as its text?"""
+    html = '<span class="k">assert</span> <span class="n">answer</span>() == 42, &quot;x&quot;'
+    assert lint.html_text(html) == 'assert answer() == 42, "x"'

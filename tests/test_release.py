@@ -1,0 +1,70 @@
+"""Is the committed release generated from the source, up to date, and free of secrets?"""
+
+import json
+
+from inn_course import labsource, lint, notebooks
+from inn_course.notebooks import HIDDEN_BEGIN, HIDDEN_END, regions
+
+
+def test_source_notebook_is_built_from_the_lab_file(repo):
+    """Is source/ what `inn-course build` makes of lab/ (no hand edits, nothing stale)?"""
+    built = notebooks.dumps(labsource.build_notebook(repo.lab_file.read_text()))
+    assert repo.source_notebook.read_text() == built, "source notebook is stale: run `make all`"
+
+
+def test_source_metadata_is_sound(repo):
+    """Does the source pass the metadata lint (unique grade ids, points, balanced markers)?"""
+    assert lint.lint_source(notebooks.read(repo.source_notebook)) == []
+
+
+def test_release_is_up_to_date(repo, released_course):
+    """Is the committed release exactly what nbgrader generates from the committed source?"""
+    assert repo.release_notebook.read_text() == released_course.release_notebook.read_text(), \
+        "release/ is stale: run `make all`"
+
+
+def test_release_has_no_solution_and_no_hidden_test(repo):
+    """Is every hidden-test line and every solution line absent from the release?"""
+    source = notebooks.read(repo.source_notebook)
+    hidden = [body for cell in source.cells for body in regions(cell.source, HIDDEN_BEGIN, HIDDEN_END)]
+    assert hidden, "the source should have hidden tests"
+    release = notebooks.read(repo.release_notebook)
+    assert lint.leaks(source, lint.notebook_text(release)) == []
+    assert lint.leaks(source, repo.release_notebook.read_text()) == []
+
+
+def test_leak_check_would_catch_a_leaked_hidden_test(repo):
+    """Would the check above fail if a hidden test reached the release?"""
+    source = notebooks.read(repo.source_notebook)
+    body = next(b for cell in source.cells for b in regions(cell.source, HIDDEN_BEGIN, HIDDEN_END))
+    release = notebooks.read(repo.release_notebook)
+    release.cells[-1].source += "\n" + body
+    assert lint.leaks(source, lint.notebook_text(release))
+
+
+def test_release_keeps_every_graded_cell_and_stubs_every_answer(repo):
+    """Does the release keep all graded cells, with answers replaced by stubs?"""
+    source = notebooks.read(repo.source_notebook)
+    release = notebooks.read(repo.release_notebook)
+    assert list(notebooks.graded_cells(release)) == list(notebooks.graded_cells(source))
+    for cell in release.cells:
+        if notebooks.nbgrader(cell).get("solution") and cell.cell_type == "code":
+            assert "raise NotImplementedError()" in cell.source
+
+
+def test_notebooks_are_committed_clean(repo):
+    """Are source and release free of outputs and execution counts, with unique stable ids?"""
+    for path in (repo.source_notebook, repo.release_notebook):
+        nb = json.loads(path.read_text())
+        ids = [c["id"] for c in nb["cells"]]
+        assert len(ids) == len(set(ids)), f"{path}: duplicate cell ids"
+        for cell in nb["cells"]:
+            if cell["cell_type"] == "code":
+                assert cell["outputs"] == [] and cell["execution_count"] is None, f"{path}: {cell['id']} has outputs"
+
+
+def test_release_cell_ids_match_source(repo):
+    """Does the release keep the source's cell ids (reviewable diffs, stable references)?"""
+    source = notebooks.read(repo.source_notebook)
+    release = notebooks.read(repo.release_notebook)
+    assert [c.id for c in release.cells] == [c.id for c in source.cells]
