@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from nbgrader.apps import NbGraderAPI
@@ -19,6 +22,21 @@ def load_config(layout: CourseLayout) -> Config:
     config = PyFileConfigLoader(layout.config_file.name, path=str(layout.config_file.parent)).load_config()
     config.CourseDirectory.root = str(layout.root)
     return config
+
+
+@contextmanager
+def throwaway_gradebook(layout: CourseLayout) -> Iterator[Config]:
+    """The course config with a fresh, temporary gradebook.
+
+    Regenerating the release and grading the samples this way gives the same
+    result on every run, and never touches (or conflicts with) an
+    instructor's own gradebook.db, which nbgrader refuses to change once it
+    holds submissions.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        config = load_config(layout)
+        config.CourseDirectory.db_url = f"sqlite:///{Path(tmp) / 'gradebook.db'}"
+        yield config
 
 
 def prepare_environment() -> None:

@@ -28,7 +28,7 @@ def _cmd_release(layout: CourseLayout, args) -> int:
 
 
 def _report(layout: CourseLayout, result: pipeline.PipelineResult) -> int:
-    print()
+    print(f"release written: {layout.release_notebook.relative_to(layout.root)}\n")
     print(grade.score_table(result.results))
     print()
     for student, ok in result.feedback_ok.items():
@@ -38,14 +38,8 @@ def _report(layout: CourseLayout, result: pipeline.PipelineResult) -> int:
     return 1 if failed else 0
 
 
-def _cmd_grade(layout: CourseLayout, args) -> int:
-    return _report(layout, pipeline.grade_samples(layout))
-
-
 def _cmd_all(layout: CourseLayout, args) -> int:
     started = time.perf_counter()
-    release.generate_release(layout)
-    print(f"release written: {layout.release_notebook.relative_to(layout.root)}")
     status = _report(layout, pipeline.grade_samples(layout))
     print(f"\ndone in {time.perf_counter() - started:.0f} s")
     return status
@@ -54,8 +48,7 @@ def _cmd_all(layout: CourseLayout, args) -> int:
 COMMANDS = {
     "build": (_cmd_build, "compile lab/*.py into the nbgrader source notebook"),
     "release": (_cmd_release, "build, then generate release/ with nbgrader and check it leaks nothing"),
-    "grade": (_cmd_grade, "autograde the sample submissions and write their feedback"),
-    "all": (_cmd_all, "release, then grade the samples: prints the score table and where the feedback is"),
+    "all": (_cmd_all, "regenerate the release, grade the sample submissions, print the score table and where the feedback is"),
 }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Unicode
+from traitlets.config import Config
 
 from . import notebooks
 from .api import open_api
@@ -45,7 +46,7 @@ class RedactHiddenTests(NbGraderPreprocessor):
         return "\n".join(kept)
 
 
-def generate_feedback(layout: CourseLayout, students: list[str]) -> dict[str, dict]:
+def generate_feedback(layout: CourseLayout, students: list[str], config: Config | None = None) -> dict[str, dict]:
     """Write feedback/<student>/<assignment>/<assignment>.html; return nbgrader's result per student."""
-    api = open_api(layout)
+    api = open_api(layout, config)
     return {s: api.generate_feedback(layout.assignment, s, force=True) for s in students}

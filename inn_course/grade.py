@@ -6,6 +6,8 @@ import shutil
 import time
 from dataclasses import dataclass, field
 
+from traitlets.config import Config
+
 from . import notebooks, submissions
 from .api import open_api
 from .paths import CourseLayout
@@ -17,17 +19,23 @@ class GradeResult:
 
     student: str
     success: bool
-    score: float = 0.0
-    max_score: float = 0.0
-    cells: dict[str, float | None] = field(default_factory=dict)  # grade_id -> score (None: manual, ungraded)
+    score: float = 0.0  # everything graded so far (autograded, and manual grades once given)
+    max_score: float = 0.0  # every point of the assignment
+    max_points: dict[str, float] = field(default_factory=dict)  # grade_id -> points
+    cells: dict[str, float | None] = field(default_factory=dict)  # grade_id -> score (None: awaits manual grading)
+
+    @property
+    def pending_manual(self) -> float:
+        """Points that still await a human grader."""
+        return sum(self.max_points[gid] for gid, score in self.cells.items() if score is None)
     flags: list[str] = field(default_factory=list)
     seconds: float = 0.0
     error: str = ""
 
 
-def autograde(layout: CourseLayout, students: list[str]) -> list[GradeResult]:
+def autograde(layout: CourseLayout, students: list[str], config: Config | None = None) -> list[GradeResult]:
     """Scan and autograde each student; one broken submission never stops the others."""
-    api = open_api(layout)
+    api = open_api(layout, config)
     source = notebooks.read(layout.source_notebook)
     graded = notebooks.graded_cells(source)
     results = []
@@ -35,7 +43,8 @@ def autograde(layout: CourseLayout, students: list[str]) -> list[GradeResult]:
         started = time.perf_counter()
         scan = submissions.scan(layout, student)
         result = GradeResult(student, success=False, flags=list(scan.flags))
-        result.max_score = float(sum(notebooks.nbgrader(c)["points"] for c in graded.values()))
+        result.max_points = {gid: float(notebooks.nbgrader(c)["points"]) for gid, c in graded.items()}
+        result.max_score = sum(result.max_points.values())
         if scan.gradable:
             outcome = api.autograde(layout.assignment, student, force=True, create=True)
             result.success = bool(outcome["success"])
@@ -57,17 +66,20 @@ def _collect_scores(api, layout: CourseLayout, result: GradeResult) -> None:
         result.score = float(submission.score)
         for nb in submission.notebooks:
             for grade in nb.grades:
-                score = grade.score
-                result.cells[grade.name] = None if score is None else float(score)
+                ungraded = grade.needs_manual_grade or (grade.auto_score is None and grade.manual_score is None)
+                result.cells[grade.name] = None if ungraded else float(grade.score)
 
 
 def score_table(results: list[GradeResult]) -> str:
-    """A plain-text table: one row per student, one column per graded cell."""
-    cells = sorted({name for r in results for name in r.cells})
+    """A plain-text table: one row per student, one column per graded cell ("–": to grade by hand)."""
+    cells = sorted({name for r in results for name, points in r.max_points.items() if points})
     header = ["student", "score", *cells, "flags"]
     rows = []
     for r in results:
-        row = [r.student, f"{r.score:g}/{r.max_score:g}" if r.success else "not graded"]
+        score = f"{r.score:g}/{r.max_score:g}" if r.success else "not graded"
+        if r.success and r.pending_manual:
+            score += f" ({r.pending_manual:g} to grade by hand)"
+        row = [r.student, score]
         row += ["–" if r.cells.get(c) is None else f"{r.cells[c]:g}" for c in cells]
         row.append("; ".join(r.flags) or "")
         rows.append(row)

@@ -19,6 +19,7 @@ from .notebooks import (
 # Lines this short ("pass", "return fig", "plt.close(_fig)") also occur in given code: too
 # common to prove a leak. Longer lines of a hidden test or solution must not be in the release.
 MIN_SECRET_LINE = 16
+SECRETS = {"hidden test": (HIDDEN_BEGIN, HIDDEN_END), "solution": (SOLUTION_BEGIN, SOLUTION_END)}
 
 
 def duplicate_grade_ids(nb) -> list[str]:
@@ -35,7 +36,7 @@ def lint_source(nb) -> list[str]:
             if SOLUTION_BEGIN in cell.source or HIDDEN_BEGIN in cell.source:
                 problems.append(f"cell {cell.get('id')!r} has solution/hidden markers but no nbgrader metadata")
             continue
-        if (meta.get("grade") or meta.get("task")) and not meta.get("points"):
+        if (meta.get("grade") or meta.get("task")) and meta.get("points") is None:
             problems.append(f"graded cell {gid!r} has no points")
         if meta.get("grade") and not meta.get("solution") and not meta.get("locked"):
             problems.append(f"test cell {gid!r} is not locked")
@@ -49,10 +50,23 @@ def lint_source(nb) -> list[str]:
     return problems
 
 
+def secret_regions(cell, begin: str, end: str) -> list[str]:
+    """The secret parts of a cell: its begin/end regions, or all of a markdown answer without markers.
+
+    nbgrader replaces a markdown answer cell without solution markers by the
+    text stub as a whole, so the whole model answer is secret.
+    """
+    found = regions(cell.source, begin, end)
+    if (not found and begin == SOLUTION_BEGIN and cell.cell_type == "markdown"
+            and nbgrader(cell).get("solution")):
+        found = [cell.source]
+    return found
+
+
 def _secret_lines(nb, begin: str, end: str) -> set[str]:
     lines = set()
     for cell in nb.cells:
-        for body in regions(cell.source, begin, end):
+        for body in secret_regions(cell, begin, end):
             lines.update(s for s in (line.strip() for line in body.splitlines()) if len(s) >= MIN_SECRET_LINE)
     return lines
 
@@ -61,11 +75,16 @@ def _public_lines(nb) -> set[str]:
     """Lines of the source outside any secret region (given code the release may repeat)."""
     public = set()
     for cell in nb.cells:
-        secret = set()
-        for begin, end in ((SOLUTION_BEGIN, SOLUTION_END), (HIDDEN_BEGIN, HIDDEN_END)):
-            for body in regions(cell.source, begin, end):
-                secret.update(line.strip() for line in body.splitlines())
-        public.update(line.strip() for line in cell.source.splitlines() if line.strip() not in secret)
+        if any(secret_regions(cell, *markers) == [cell.source] for markers in SECRETS.values()):
+            continue  # the whole cell is a model answer
+        inside = False
+        for line in cell.source.splitlines():
+            if SOLUTION_BEGIN in line or HIDDEN_BEGIN in line:
+                inside = True
+            elif SOLUTION_END in line or HIDDEN_END in line:
+                inside = False
+            elif not inside:
+                public.add(line.strip())
     return public
 
 
@@ -84,9 +103,6 @@ def notebook_text(nb) -> str:
 def html_text(html: str) -> str:
     """The visible text of an HTML page (code highlighting splits lines into tags)."""
     return unescape(re.sub(r"<[^>]+>", "", html))
-
-
-SECRETS = {"hidden test": (HIDDEN_BEGIN, HIDDEN_END), "solution": (SOLUTION_BEGIN, SOLUTION_END)}
 
 
 def leaks(source_nb, text: str, kinds=tuple(SECRETS)) -> list[str]:

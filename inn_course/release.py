@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from traitlets.config import Config
+
 from . import labsource, lint, notebooks
-from .api import open_api
+from .api import open_api, throwaway_gradebook
 from .paths import CourseLayout
 
 
@@ -26,10 +28,16 @@ def build_source(layout: CourseLayout) -> bool:
     return True
 
 
-def generate_release(layout: CourseLayout) -> None:
-    """Regenerate release/ from source/ and check it hides every solution and hidden test."""
+def generate_release(layout: CourseLayout, config: Config | None = None) -> None:
+    """Regenerate release/ from source/ and check it hides every solution and hidden test.
+
+    Without ``config``, nbgrader records the assignment in a throw-away gradebook.
+    """
+    if config is None:
+        with throwaway_gradebook(layout) as config:
+            return generate_release(layout, config)
     build_source(layout)
-    result = open_api(layout).generate_assignment(layout.assignment, force=True)
+    result = open_api(layout, config).generate_assignment(layout.assignment, force=True)
     if not result["success"]:
         raise ReleaseError(f"nbgrader generate_assignment failed:\n{result['error']}\n{result['log']}")
     release = notebooks.clean(notebooks.read(layout.release_notebook))

@@ -16,12 +16,20 @@ def _autograded_cells(layout):
             if notebooks.nbgrader(c).get("grade") and not notebooks.nbgrader(c).get("solution")]
 
 
+def _full_autograded_marks(result, layout):
+    """Every autograded cell at its points; manual answers left for a human (None)."""
+    auto = _autograded_cells(layout)
+    return (all(result.cells[gid] == result.max_points[gid] for gid in auto)
+            and all(result.cells[gid] is None for gid in result.cells if gid not in auto)
+            and result.score == sum(result.max_points[gid] for gid in auto) > 0)
+
+
 def test_reference_solution_gets_full_marks(graded):
-    """Does the model solution score every point, with no error in any cell?"""
+    """Does the model solution score every autograded point, with no error in any cell?"""
     layout, results, _ = graded
     reference = results["reference"]
     assert reference.success and reference.flags == []
-    assert reference.score == reference.max_score > 0
+    assert _full_autograded_marks(reference, layout), reference.cells
     nb = notebooks.read(layout.notebook("autograded", "reference"))
     errors = [c.id for c in nb.cells if any(o.output_type == "error" for o in c.get("outputs", []))]
     assert errors == [], f"the solution notebook raised errors in {errors}"
@@ -39,19 +47,19 @@ def test_untouched_handout_scores_zero_everywhere(graded):
 
 def test_deleted_test_cell_is_restored_and_graded(graded):
     """Is a deleted test cell put back and graded, and the deletion flagged?"""
-    _, results, _ = graded
+    layout, results, _ = graded
     result = results["deleted_test_cell"]
     assert result.success
     assert result.cells["q02_train_test"] == 3
-    assert result.score == result.max_score
+    assert _full_autograded_marks(result, layout), result.cells
     assert any("q02_train_test" in flag for flag in result.flags)
 
 
 def test_duplicated_grade_cell_is_flagged_and_does_not_abort(graded):
     """Is a duplicated grade cell reported, graded once, and the rest of the batch graded?"""
-    _, results, _ = graded
+    layout, results, _ = graded
     result = results["duplicated_test_cell"]
-    assert result.success and result.score == result.max_score
+    assert result.success and _full_autograded_marks(result, layout), result.cells
     assert any("duplicated" in flag and "q01_visualise_data" in flag for flag in result.flags)
     assert results["handout"].success and results["deleted_test_cell"].success  # graded after it
 

@@ -29,7 +29,7 @@ def test_sound_source_has_no_problems():
 def test_duplicate_ids_missing_points_and_markers_are_reported():
     """Are duplicate grade ids, point-less graded cells and unbalanced markers all reported?"""
     nb = build_notebook(GOOD)
-    nb.cells[2].metadata["nbgrader"]["points"] = 0
+    del nb.cells[2].metadata["nbgrader"]["points"]
     nb.cells[1].source = nb.cells[1].source.replace("### END SOLUTION", "")
     nb.cells.append(nb.cells[2].copy())
     problems = "\n".join(lint.lint_source(nb))
@@ -60,3 +60,14 @@ def test_html_text_undoes_highlighting():
     """Is code split into highlighted spans and escaped in HTML read back as its text?"""
     html = '<span class="k">assert</span> <span class="n">answer</span>() == 42, &quot;x&quot;'
     assert lint.html_text(html) == 'assert answer() == 42, "x"'
+
+
+def test_markdown_model_answers_are_secret():
+    """Is a manually graded markdown answer (no markers) treated as solution text?"""
+    source = build_notebook(GOOD + '''
+# %% [markdown] {"id": "q02_answer", "kind": "manual", "points": 2}
+# The layer is invertible because the coupling only adds a function of the other half.
+''')
+    assert lint.lint_source(source) == []
+    leaked = lint.leaks(source, "The layer is invertible because the coupling only adds a function of the other half.")
+    assert leaked and "solution line" in leaked[0]
