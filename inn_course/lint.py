@@ -105,12 +105,13 @@ def html_text(html: str) -> str:
     return unescape(re.sub(r"<[^>]+>", "", html))
 
 
-def leaks(source_nb, text: str, kinds=tuple(SECRETS)) -> list[str]:
+def leaks(source_nb, text: str, kinds=tuple(SECRETS), own_text: str = "") -> list[str]:
     """What of the hidden tests and solutions of ``source_nb`` shows in ``text``.
 
-    A line counts as secret only if it is in no given code and in no region of
+    A line counts as secret only if it is in no given code, in no region of
     the other kind (``with torch.no_grad():`` may be in both a solution and a
-    hidden test; a student's feedback rightly shows their own solution).
+    hidden test) and not in ``own_text``, the student's own submission (their
+    feedback rightly shows their ``def __init__(self):``).
     """
     found = [f"marker {SECRETS[k][0]!r} is visible" for k in kinds if SECRETS[k][0] in text]
     public = _public_lines(source_nb)
@@ -118,6 +119,6 @@ def leaks(source_nb, text: str, kinds=tuple(SECRETS)) -> list[str]:
     for kind in kinds:
         others = set().union(*(v for k, v in lines.items() if k != kind))
         for line in sorted(lines[kind] - public - others):
-            if line in text:
+            if line in text and line not in own_text:
                 found.append(f"{kind} line is visible: {line!r}")
     return found

@@ -15,6 +15,8 @@ import pytest
 from inn_course import notebooks, submissions
 from inn_course.paths import DATA_ENV, REPO_ROOT, CourseLayout, default_data_root
 
+from .submissions import variants
+
 COURSE_FILES = ("lab", "source", "nbgrader_config.py")
 
 
@@ -79,6 +81,10 @@ GRADED_SUBMISSIONS = {
     # Not a notebook at all: reported, not graded, and the batch goes on.
     "not_json": lambda layout: '{"cells": [ this is not json',
 }
+for _variant in variants.VARIANTS:
+    GRADED_SUBMISSIONS[_variant.name] = (
+        lambda layout, v=_variant: variants.apply(submissions.sample(layout, "reference"), v)
+    )
 
 
 @pytest.fixture(scope="session")
@@ -91,6 +97,7 @@ def graded(released_course):
         submissions.submit(layout, student, make(layout))
     # not_json sits in the middle of the batch: students after it must still be graded.
     order = ["reference", "not_json", "duplicated_test_cell", "handout", "deleted_test_cell"]
+    order += [v.name for v in variants.VARIANTS]
     results = {r.student: r for r in grade.autograde(layout, order)}
     graded_ok = [s for s, r in results.items() if r.success]
     feedback_outcomes = feedback.generate_feedback(layout, graded_ok)

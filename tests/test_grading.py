@@ -8,6 +8,8 @@ import pytest
 from inn_course import lint, notebooks
 from inn_course.notebooks import HIDDEN_BEGIN, HIDDEN_END, regions
 
+from .submissions import variants
+
 pytestmark = pytest.mark.slow
 
 
@@ -81,7 +83,8 @@ def test_feedback_hides_hidden_tests(graded):
     for student, outcome in feedback_outcomes.items():
         assert outcome["success"], outcome["error"]
         html = layout.notebook("feedback", student).read_text()
-        assert lint.leaks(source, lint.html_text(html), kinds=("hidden test",)) == [], student
+        own = lint.notebook_text(notebooks.read(layout.notebook("submitted", student)))
+        assert lint.leaks(source, lint.html_text(html), kinds=("hidden test",), own_text=own) == [], student
     handout_html = lint.html_text(layout.notebook("feedback", "handout").read_text())
     assert "NotImplementedError" in handout_html  # the student still sees why a check failed
 
@@ -99,3 +102,14 @@ def test_committed_autograded_samples_are_up_to_date(repo, graded):
             return [c.id for c in nb.cells if any(o.output_type == "error" for o in c.get("outputs", []))]
 
         assert errored(committed) == errored(fresh), f"autograded/{student} failed other cells: run `make all`"
+
+
+@pytest.mark.parametrize("variant", variants.VARIANTS, ids=lambda v: v.name)
+def test_variants_score_exactly_as_expected(graded, variant):
+    """Does a correct alternative keep every point, and a wrong answer lose only its own question's?"""
+    layout, results, _ = graded
+    result = results[variant.name]
+    assert result.success, result.error
+    expected = {gid: (0.0 if gid in variant.loses else result.max_points[gid]) for gid in _autograded_cells(layout)}
+    actual = {gid: result.cells[gid] for gid in expected}
+    assert actual == expected, f"{variant.name} ({variant.what})"

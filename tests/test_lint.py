@@ -71,3 +71,11 @@ def test_markdown_model_answers_are_secret():
     assert lint.lint_source(source) == []
     leaked = lint.leaks(source, "The layer is invertible because the coupling only adds a function of the other half.")
     assert leaked and "solution line" in leaked[0]
+
+
+def test_students_own_lines_are_not_leaks():
+    """Is a hidden-test line that the student also wrote themselves not reported as a leak?"""
+    source = build_notebook(GOOD)
+    text = 'assert answer() == 42, "answer is not the answer."'
+    assert lint.leaks(source, text, kinds=("hidden test",))
+    assert lint.leaks(source, text, kinds=("hidden test",), own_text=text) == []

@@ -1,0 +1,1 @@
+"""Sample submissions for the grading tests, made from the reference by small patches."""
