@@ -465,6 +465,9 @@ BLOCK_INVERSE_ONCE = BLOCK_LARGE_GRID[:BLOCK_LARGE_GRID.index("    def inverse")
             return y - self.F(y)  # wrong: one step of the fixed-point iteration
 '''
 
+BLOCK_NORMALIZE_L1 = BLOCK_LARGE_GRID.replace('''            transfer = torch.fft.fftn(self.conv.weight, s=(32, 32), dim=(-2, -1))
+            sigma = torch.linalg.svdvals(transfer.permute(2, 3, 0, 1)).max()''', '''            sigma = self.conv.weight.abs().sum()  # wrong: a valid but far too loose bound, crushes W''')
+
 BLOCK_INVERSE_WRONG_SIGN = BLOCK_LARGE_GRID.replace("new_x = y - self.F(x)", "new_x = y + self.F(x)  # wrong sign")
 
 TRAIN_NORM_NEVER = TRAIN_NORM_REFERENCE_STYLE.replace(
@@ -556,6 +559,12 @@ VARIANTS = [
             "q07_irevnet_answer": IREVNET_ALTERNATING,
             "q13_invertible_residual_answer": BLOCK_POWER_ITERATION + TRAIN_NORM_REFERENCE_STYLE,
         },
+    ),
+    Variant(
+        "wrong_normalize_crushes",
+        "normalize divides by the sum of |w| (a bound hundreds of times too loose): Lipschitz safe, expressivity lost",
+        {"q13_invertible_residual_answer": BLOCK_NORMALIZE_L1 + TRAIN_NORM_REFERENCE_STYLE},
+        frozenset({"q13_invertible_residual"}),
     ),
     Variant(
         "wrong_split_sign_norm",
