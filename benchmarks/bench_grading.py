@@ -12,7 +12,6 @@ figures of one run with each other, and run it on an otherwise idle machine.
 
 from __future__ import annotations
 
-import shutil
 import sys
 import tempfile
 import time
@@ -23,20 +22,13 @@ from nbclient import NotebookClient
 
 from inn_course import grade, notebooks, release, submissions
 from inn_course.api import load_config, prepare_environment
-from inn_course.paths import REPO_ROOT, CourseLayout
-
-
-def _course_copy(target: Path) -> CourseLayout:
-    for name in ("lab", "source", "nbgrader_config.py"):
-        src = REPO_ROOT / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, target / name)
-    return CourseLayout(target)
+from inn_course.paths import copy_course
 
 
 def main() -> int:
     prepare_environment()
     with tempfile.TemporaryDirectory() as tmp:
-        layout = _course_copy(Path(tmp))
+        layout = copy_course(Path(tmp))
         config = load_config(layout)  # the copy's own gradebook, shared by release and autograde
         release.generate_release(layout, config)
         answers = submissions.sample(layout, "reference")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +50,21 @@ class CourseLayout:
         if not folder.is_dir():
             return []
         return sorted(p.name for p in folder.iterdir() if (p / self.assignment).is_dir())
+
+
+# What a course directory is made of (everything else is generated from it).
+COURSE_FILES = ("lab", "source", "nbgrader_config.py")
+
+
+def copy_course(target: Path, origin: Path = REPO_ROOT) -> CourseLayout:
+    """A fresh course directory in ``target`` with the lab, source and config of ``origin``."""
+    for name in COURSE_FILES:
+        src = origin / name
+        if src.is_dir():
+            shutil.copytree(src, target / name)
+        else:
+            shutil.copy(src, target / name)
+    return CourseLayout(target)
 
 
 def default_data_root() -> Path | None:

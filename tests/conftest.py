@@ -7,18 +7,14 @@ every grading test reads the same results (one nbgrader run for all samples).
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
 from inn_course import notebooks, submissions
-from inn_course.paths import DATA_ENV, REPO_ROOT, CourseLayout, default_data_root
+from inn_course.paths import DATA_ENV, REPO_ROOT, CourseLayout, copy_course, default_data_root
 
 from .submissions import variants
-
-COURSE_FILES = ("lab", "source", "nbgrader_config.py")
-
 
 @pytest.fixture(scope="session", autouse=True)
 def data_root() -> Path:
@@ -33,17 +29,6 @@ def data_root() -> Path:
 @pytest.fixture(scope="session")
 def repo() -> CourseLayout:
     return CourseLayout(REPO_ROOT)
-
-
-def copy_course(target: Path) -> CourseLayout:
-    """A fresh course directory with this repository's lab, source and config (no gradebook)."""
-    for name in COURSE_FILES:
-        src = REPO_ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, target / name)
-        else:
-            shutil.copy(src, target / name)
-    return CourseLayout(target)
 
 
 @pytest.fixture(scope="session")

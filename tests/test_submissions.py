@@ -1,8 +1,7 @@
 """Does the pre-grading scan repair and flag what would abort nbgrader, without running anything?"""
 
 from inn_course import grade, lint, notebooks, submissions
-
-from .conftest import copy_course
+from inn_course.paths import copy_course
 
 
 def _course_with(tmp_path, student, nb_or_text):
