@@ -36,15 +36,14 @@ class GradeResult:
 def autograde(layout: CourseLayout, students: list[str], config: Config | None = None) -> list[GradeResult]:
     """Scan and autograde each student; one broken submission never stops the others."""
     api = open_api(layout, config)
-    source = notebooks.read(layout.source_notebook)
-    graded = notebooks.graded_cells(source)
+    graded = notebooks.graded_cells(notebooks.read(layout.source_notebook))
+    max_points = {gid: float(notebooks.nbgrader(c)["points"]) for gid, c in graded.items()}
     results = []
     for student in students:
         started = time.perf_counter()
-        scan = submissions.scan(layout, student)
-        result = GradeResult(student, success=False, flags=list(scan.flags))
-        result.max_points = {gid: float(notebooks.nbgrader(c)["points"]) for gid, c in graded.items()}
-        result.max_score = sum(result.max_points.values())
+        scan = submissions.scan(layout, student, expected=set(graded))
+        result = GradeResult(student, success=False, flags=list(scan.flags),
+                             max_score=sum(max_points.values()), max_points=dict(max_points))
         if scan.gradable:
             outcome = api.autograde(layout.assignment, student, force=True, create=True)
             result.success = bool(outcome["success"])

@@ -60,7 +60,7 @@ class Scan:
     flags: list[str] = field(default_factory=list)
 
 
-def scan(layout: CourseLayout, student: str) -> Scan:
+def scan(layout: CourseLayout, student: str, expected: set[str] | None = None) -> Scan:
     """Check a submission before nbgrader sees it; repair what would abort a batch.
 
     nbgrader 0.9.6 aborts the whole autograde run on a duplicated grade cell
@@ -96,8 +96,9 @@ def scan(layout: CourseLayout, student: str) -> Scan:
         notebooks.write(nb, path)
         result.flags.append(f"duplicated grade cells {', '.join(duplicates)}: later copies ignored")
 
-    expected = notebooks.graded_cells(notebooks.read(layout.source_notebook))
-    missing = sorted(set(expected) - set(notebooks.graded_cells(nb)))
+    if expected is None:  # the graded cells of the source (callers scanning a batch pass them once)
+        expected = set(notebooks.graded_cells(notebooks.read(layout.source_notebook)))
+    missing = sorted(expected - set(notebooks.graded_cells(nb)))
     if missing:
         result.flags.append(f"graded cells missing, restored from the source: {', '.join(missing)}")
     return result
