@@ -4,11 +4,13 @@ The lab is written in ``lab/invertible_networks.py`` (reviewable diffs, no JSON
 escaping) and compiled into ``source/invertible_networks/invertible_networks.ipynb``,
 the file nbgrader reads. A cell starts with a header line::
 
-    # %% [markdown] {"id": "q03_answer", "kind": "manual", "points": 3}
+    # %% [markdown] {"id": "q03_architecture", "kind": "task", "points": 3}
     # %% {"id": "q05_split_tests", "kind": "tests", "points": 2}
+    # %% {"id": "q01_show", "tags": ["figure"]}
 
 ``[markdown]`` marks a markdown cell, whose lines are written as comments
-(``# text``). The optional JSON object gives the cell id and its nbgrader role:
+(``# text``). The optional JSON object gives the cell id, its nbgrader role
+and cell tags (``figure``: the cell must draw an image when it runs):
 
 ==========  =============================================================
 kind        nbgrader metadata
@@ -18,7 +20,11 @@ readonly    locked cell (students cannot edit it; restored at grading)
 solution    autograded answer cell (code between BEGIN/END SOLUTION)
 tests       autograder test cell worth ``points``
 manual      manually graded answer cell worth ``points``
-task        manually graded task (rubric) worth ``points``
+task        manually graded task worth ``points``: the question, with the
+            model answer and mark scheme in a ``### BEGIN MARK SCHEME``
+            region that graders see and the release does not
+answer      where students write a task's answer: an ordinary markdown
+            cell holding ``ANSWER_STUB`` (leave its body empty here)
 ==========  =============================================================
 
 Graded cells must name their id (it becomes the nbgrader ``grade_id``); other
@@ -35,6 +41,7 @@ from pathlib import Path
 
 import nbformat
 
+ANSWER_STUB = "YOUR ANSWER HERE"
 HEADER = re.compile(r"^# %%(?P<markdown> \[markdown\])?(?P<meta> \{.*\})?\s*$")
 
 _ROLES = {
@@ -103,7 +110,7 @@ def build_notebook(text: str) -> nbformat.NotebookNode:
     seen: set[str] = set()
     for number, header, lines in _split_cells(text):
         meta = json.loads(header["meta"]) if header["meta"] else {}
-        unknown = set(meta) - {"id", "kind", "points"}
+        unknown = set(meta) - {"id", "kind", "points", "tags"}
         if unknown:
             raise LabSourceError(f"line {number}: unknown header keys {sorted(unknown)}")
         if header["markdown"]:
@@ -114,6 +121,10 @@ def build_notebook(text: str) -> nbformat.NotebookNode:
         cell_id = meta.get("id")
         if kind and not cell_id:
             raise LabSourceError(f"line {number}: a {kind} cell needs an 'id'")
+        if kind == "answer":
+            if cell.cell_type != "markdown" or cell.source:
+                raise LabSourceError(f"line {number}: an answer cell is an empty markdown cell")
+            cell.source = ANSWER_STUB
         if not cell_id:
             digest = hashlib.sha1(cell.source.encode()).hexdigest()[:8]
             cell_id = f"{cell.cell_type[:2]}-{digest}"
@@ -125,7 +136,13 @@ def build_notebook(text: str) -> nbformat.NotebookNode:
             raise LabSourceError(f"line {number}: duplicate cell id {cell_id!r}")
         seen.add(cell_id)
         cell.id = cell_id
-        if kind:
+        if kind and kind != "answer":
             cell.metadata["nbgrader"] = _nbgrader_metadata(kind, cell_id, meta.get("points"))
+        tags = meta.get("tags", [])
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise LabSourceError(f"line {number}: 'tags' must be a list of strings")
+        tags = tags + (["answer"] if kind == "answer" else [])
+        if tags:
+            cell.metadata["tags"] = tags
         nb.cells.append(cell)
     return nb

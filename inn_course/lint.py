@@ -9,6 +9,8 @@ from html import unescape
 from .notebooks import (
     HIDDEN_BEGIN,
     HIDDEN_END,
+    MARK_SCHEME_BEGIN,
+    MARK_SCHEME_END,
     SOLUTION_BEGIN,
     SOLUTION_END,
     grade_id,
@@ -19,7 +21,11 @@ from .notebooks import (
 # Lines this short ("pass", "return fig", "plt.close(_fig)") also occur in given code: too
 # common to prove a leak. Longer lines of a hidden test or solution must not be in the release.
 MIN_SECRET_LINE = 16
-SECRETS = {"hidden test": (HIDDEN_BEGIN, HIDDEN_END), "solution": (SOLUTION_BEGIN, SOLUTION_END)}
+SECRETS = {
+    "hidden test": (HIDDEN_BEGIN, HIDDEN_END),
+    "solution": (SOLUTION_BEGIN, SOLUTION_END),
+    "mark scheme": (MARK_SCHEME_BEGIN, MARK_SCHEME_END),
+}
 
 
 def duplicate_grade_ids(nb) -> list[str]:
@@ -33,18 +39,22 @@ def lint_source(nb) -> list[str]:
     for cell in nb.cells:
         meta, gid = nbgrader(cell), grade_id(cell)
         if not meta:
-            if SOLUTION_BEGIN in cell.source or HIDDEN_BEGIN in cell.source:
-                problems.append(f"cell {cell.get('id')!r} has solution/hidden markers but no nbgrader metadata")
+            if any(begin in cell.source for begin, _ in SECRETS.values()):
+                problems.append(f"cell {cell.get('id')!r} has solution, hidden-test or mark-scheme markers but no nbgrader metadata")
             continue
         if (meta.get("grade") or meta.get("task")) and meta.get("points") is None:
             problems.append(f"graded cell {gid!r} has no points")
         if meta.get("grade") and not meta.get("solution") and not meta.get("locked"):
             problems.append(f"test cell {gid!r} is not locked")
-        for begin, end in ((SOLUTION_BEGIN, SOLUTION_END), (HIDDEN_BEGIN, HIDDEN_END)):
+        for begin, end in SECRETS.values():
             if cell.source.count(begin) != cell.source.count(end):
                 problems.append(f"cell {gid!r}: unbalanced {begin!r}/{end!r}")
         if HIDDEN_BEGIN in cell.source and not meta.get("grade"):
             problems.append(f"cell {gid!r} has hidden tests but is not a grade cell")
+        if meta.get("task") and MARK_SCHEME_BEGIN not in cell.source:
+            problems.append(f"task {gid!r} has no mark scheme (a {MARK_SCHEME_BEGIN!r} region)")
+        if MARK_SCHEME_BEGIN in cell.source and not meta.get("task"):
+            problems.append(f"cell {gid!r} has a mark scheme but is not a task cell")
         if meta.get("solution") and cell.cell_type == "code" and SOLUTION_BEGIN not in cell.source:
             problems.append(f"solution cell {gid!r} has no {SOLUTION_BEGIN!r} region")
     return problems
@@ -79,9 +89,9 @@ def _public_lines(nb) -> set[str]:
             continue  # the whole cell is a model answer
         inside = False
         for line in cell.source.splitlines():
-            if SOLUTION_BEGIN in line or HIDDEN_BEGIN in line:
+            if any(begin in line for begin, _ in SECRETS.values()):
                 inside = True
-            elif SOLUTION_END in line or HIDDEN_END in line:
+            elif any(end in line for _, end in SECRETS.values()):
                 inside = False
             elif not inside:
                 public.add(line.strip())

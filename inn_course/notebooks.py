@@ -9,6 +9,7 @@ import nbformat
 
 SOLUTION_BEGIN, SOLUTION_END = "### BEGIN SOLUTION", "### END SOLUTION"
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+MARK_SCHEME_BEGIN, MARK_SCHEME_END = "### BEGIN MARK SCHEME", "### END MARK SCHEME"
 # Cell metadata that records how a notebook was run or displayed, not what it is.
 _VOLATILE_CELL_METADATA = ("execution", "collapsed", "scrolled", "jupyter", "editable", "deletable", "trusted")
 
@@ -55,6 +56,20 @@ def is_graded(cell) -> bool:
 
 def graded_cells(nb) -> dict[str, object]:
     return {grade_id(c): c for c in nb.cells if is_graded(c)}
+
+
+def redact(source: str, begin: str, end: str, placeholder: str) -> str:
+    """``source`` with each begin/end region (markers included) replaced by ``placeholder``."""
+    kept, inside = [], False
+    for line in source.splitlines():
+        if begin in line:
+            inside = True
+            kept.append(placeholder)
+        elif end in line and inside:
+            inside = False
+        elif not inside:
+            kept.append(line)
+    return "\n".join(kept)
 
 
 def regions(source: str, begin: str, end: str) -> list[str]:

@@ -589,7 +589,8 @@ plt.show()
 # halves and, layer after layer, adds to one half a function of the other.
 # Additions can be undone, whatever the function, so the network can be run
 # backwards exactly.
-#
+
+# %% [markdown] {"id": "q03_architecture", "kind": "task", "points": 3}
 # ## Q3. An invertible architecture made of additions (maths)
 #
 # Let $F = (F_1, \dots, F_J)$ be $J$ functions, each from a space of feature
@@ -600,8 +601,10 @@ plt.show()
 # State the spaces: the widths (channels × height × width) of $x_j$,
 # $\tilde x_j$ and of the input of each $F_j$, for the MNIST inputs of this lab
 # (16×7×7). Use one consistent notation and say what it is.
-
-# %% [markdown] {"id": "q03_answer", "kind": "manual", "points": 3}
+#
+# ### BEGIN MARK SCHEME
+# **Model answer.**
+#
 # **Notation.** An input is $x \in E = \mathbb{R}^{C \times N \times N}$ with
 # $C = 16$ channels and $N = 7$. The split
 # $S : E \to H \times H$, $H = \mathbb{R}^{C/2 \times N \times N} = \mathbb{R}^{8 \times 7 \times 7}$,
@@ -631,8 +634,16 @@ plt.show()
 # shrinks, which is necessary for a bijection); each $F_j$ maps
 # $\mathbb{R}^{8 \times 7 \times 7}$ to itself. Inverting costs the same as a
 # forward pass: $J$ evaluations of the $F_j$.
+#
+# **Mark scheme (3 points; whole points only).**
+# - **1 point — layer and inverse.** A layer built from $F_j$ and additions only, and its inverse built from $F_j$ and subtractions only, with the one-line check that the inverse undoes the layer (or an equivalent argument). Any convention is right: updating either half, with or without the swap, interleaved or other channel splits. No point if the inverse needs $F_j^{-1}$ or assumes $F_j$ invertible, or if the check is missing.
+# - **1 point — network and inverse.** $\Phi_F$ as the composition of the split, the $J$ layers and the merge, and $\Phi_F^{-1}$ with the layers undone in *reverse* order (with the inverse split and merge).
+# - **1 point — spaces and notation.** One notation, stated, used consistently; the widths for the lab's inputs: each half $8 \times 7 \times 7$ (392), each pair $16 \times 7 \times 7$ (784, as many as the image), each $F_j$ from $\mathbb{R}^{8 \times 7 \times 7}$ to itself. Lose it for any wrong width or for mixing the indices of layers and halves.
+# ### END MARK SCHEME
 
-# %% [markdown] {"id": "q04-md"}
+# %% [markdown] {"id": "q03_answer", "kind": "answer"}
+
+# %% [markdown] {"id": "q04_group", "kind": "task", "points": 4}
 # ## Q4. When do these networks form a group? (maths)
 #
 # Let $\mathcal G$ be the set of functions allowed for each $F_j$ and
@@ -644,8 +655,10 @@ plt.show()
 # $\mathcal G = \{\mathrm{ReLU} \circ \mathrm{conv}\}$, satisfy it?
 #
 # After Q9 you will back your answer with a numerical check.
-
-# %% [markdown] {"id": "q04_answer", "kind": "manual", "points": 4}
+#
+# ### BEGIN MARK SCHEME
+# **Model answer.**
+#
 # **Setting.** The maps of $\mathcal F$ are bijections of $E = \mathbb{R}^{16 \times 7 \times 7}$
 # (Q3). Conjugating by the fixed bijection $S$ changes nothing, so work on
 # $H \times H$ with the layers $L_G(a, b) = (b, a + G(b))$. The operation is
@@ -698,6 +711,15 @@ plt.show()
 # $\{\mathrm{conv}_2 \circ \mathrm{ReLU} \circ \mathrm{conv}_1\}$ (the i-RevNet
 # paper's blocks: $\mathrm{conv}_2 \mapsto -\mathrm{conv}_2$ gives $-G$) does
 # form a group.
+#
+# **Mark scheme (4 points; whole points only).**
+# - **1 point — the setting.** The operation is composition, on bijections of $E$ (or of $H \times H$); the identity is the network of depth 0 (or an explicit identity network) and networks are closed under composition (concatenate the layer lists).
+# - **1 point — the condition.** Expected answer: $\mathcal G$ symmetric, $-\mathcal G \subseteq \mathcal G$ (with $0 \in \mathcal G$ or the swap available), or the sharper condition of the model answer (the inverse of every layer is a network of $\mathcal F$). Both earn the point. Do not deduct for calling symmetry necessary without the subtlety shown in the counterexample: that subtlety is not required.
+# - **1 point — the proofs.** Sufficiency: the inverse of a layer written as a network, e.g. $L_G^{-1} = T \circ L_{-G} \circ T$ with $T = L_0$, hence $\Phi_F^{-1} \in \mathcal F$. Necessity: if $\mathcal F$ is a group, the inverse of the one-layer network $L_G$ is in $\mathcal F$. Both directions are needed for the point.
+# - **1 point — the lab's family.** It is *not* a group (a monoid), with a valid argument: an invariant that every layer increases and the inverse decreases (the sum of the entries, since $\mathrm{ReLU} \ge 0$), or another correct proof. The numerical check of the notebook supports the answer but does not replace the argument. No point for "yes, it is a group".
+# ### END MARK SCHEME
+
+# %% [markdown] {"id": "q04_answer", "kind": "answer"}
 
 # %% [markdown] {"id": "q05-md"}
 # ## Q5. `SplitAlongChannels`
@@ -1004,7 +1026,12 @@ for _name, _model in _models.items():
         "train_and_compare must return the test accuracy each trained model actually reaches."
 ### END HIDDEN TESTS
 
-# %% [markdown] {"id": "q08_comment", "kind": "manual", "points": 1}
+# %% [markdown] {"id": "q08_comparison", "kind": "task", "points": 1}
+# **Q8, comment.** How do the two models compare, and is it what you expected?
+#
+# ### BEGIN MARK SCHEME
+# **Model answer.**
+#
 # Measured in the table above (seed 0): `Net` 48.2 %, with a training loss
 # that rises again after epoch 10 (SGD with momentum 0.9 and learning rate
 # 0.05 is too aggressive for it), and `iRevNet` 83.5 %. Over seeds 0–9 the
@@ -1016,6 +1043,11 @@ for _name, _model in _models.items():
 # ReLUs and can die. With 500 training images the linear classifier on the
 # 784 invertible features does not suffer from their size: the features
 # keep all the information, and the linear layer chooses what to use.
+#
+# **Mark scheme (1 point).** The point needs both: the two accuracies quoted from the student's own table (or seeds), and a comparison with a plausible reason (the coupling passes its input through unchanged as a residual network does; the plain net's ReLUs can all die; variance from seed to seed; the linear classifier on 784 invertible features). No point for numbers that contradict the table above, or for a claim that invertibility must cost accuracy without any evidence.
+# ### END MARK SCHEME
+
+# %% [markdown] {"id": "q08_comparison_answer", "kind": "answer"}
 
 # %% [markdown] {"id": "q09-md"}
 # ## Q9. Exact invertibility
@@ -1169,7 +1201,7 @@ if "q02_train_test" in _KIT.passed:
     assert abs(resnet_accuracy - _acc) < 0.01, "resnet_accuracy must be the accuracy test(resnet) measures."
 ### END HIDDEN TESTS
 
-# %% [markdown] {"id": "q11-md"}
+# %% [markdown] {"id": "q11_fixed_point", "kind": "task", "points": 3}
 # ## Q11. When is a residual network invertible? (maths)
 #
 # Let $\Phi = \phi_J \circ \dots \circ \phi_1$ with blocks
@@ -1179,8 +1211,10 @@ if "q02_train_test" in _KIT.passed:
 # converges, and give the number of iterations that guarantees a precision
 # $\varepsilon$, from the contraction constant. After Q15 you will compare
 # this bound with the error you measure.
-
-# %% [markdown] {"id": "q11_answer", "kind": "manual", "points": 3}
+#
+# ### BEGIN MARK SCHEME
+# **Model answer.**
+#
 # **Condition.** If each $F_j$ is a contraction, $\mathrm{Lip}(F_j) \le L_j < 1$,
 # each block is a bijection of $E$, hence so is $\Phi$, with
 # $\Phi^{-1} = \phi_1^{-1} \circ \dots \circ \phi_J^{-1}$.
@@ -1212,8 +1246,16 @@ if "q02_train_test" in _KIT.passed:
 # falls by a factor of about 4 per iteration, far faster than the bound's
 # $0.72$: the bound is a worst case over all directions, and the ReLU
 # switches off many units, so the iteration contracts more than $L$ says.
+#
+# **Mark scheme (3 points; whole points only).**
+# - **1 point — the condition.** Each $F_j$ a contraction, $\mathrm{Lip}(F_j) < 1$ (a bound $L < 1$ for every block), and why this makes each block, hence $\Phi$, a bijection (surjective by the fixed point, injective by the contraction), with $\Phi^{-1}$ the inverse blocks in reverse order.
+# - **1 point — iteration and convergence.** The iteration $x^{(k+1)} = y - F_j(x^{(k)})$, a reason why its fixed point is the preimage of $y$, and a proof that it converges: Banach's fixed-point theorem quoted with its hypotheses checked (a contraction of a complete space), or the geometric series argued directly. No point if the contraction property of $T_y$ is asserted without the one-line inequality.
+# - **1 point — number of iterations.** A correct explicit count for precision $\varepsilon$, e.g. $k \ge \log(\|F_j(y)\| / (\varepsilon(1-L))) / \log(1/L)$, derived from an a priori bound. Also accepted: $k \ge \log(\|x^{(0)} - x^\star\| / \varepsilon) / \log(1/L)$ *with* a computable bound on $\|x^{(0)} - x^\star\|$. No point for a count with no derivation or with $\log L$ in the wrong place.
+# ### END MARK SCHEME
 
-# %% [markdown] {"id": "q12-md"}
+# %% [markdown] {"id": "q11_answer", "kind": "answer"}
+
+# %% [markdown] {"id": "q12_fft_norm", "kind": "task", "points": 4}
 # ## Q12. The operator norm of a convolution, via the Fourier transform (maths)
 #
 # 1. For $x \in \ell^2([0, N-1])$, let $W : y \mapsto x \circledast y$ be the
@@ -1229,8 +1271,10 @@ if "q02_train_test" in _KIT.passed:
 #
 # Check the formula numerically on a small convolution against the singular
 # values of its dense matrix.
-
-# %% [markdown] {"id": "q12_answer", "kind": "manual", "points": 4}
+#
+# ### BEGIN MARK SCHEME
+# **Model answer.**
+#
 # **1. One channel.** Let $\mathcal F$ be the unitary DFT,
 # $(\mathcal F y)(\omega) = N^{-1/2} \sum_n y(n) e^{-2i\pi \omega n / N}$, and
 # $\hat x = \sum_n x(n) e^{-2i\pi\omega n/N}$ (unnormalised). The convolution
@@ -1279,6 +1323,17 @@ if "q02_train_test" in _KIT.passed:
 # $\|DF_j(x)\| \le \|A\| \le \rho$. So $\mathrm{Lip}(F_j) \le \rho < 1$: each
 # block is invertible (Q11). Renormalising after every optimiser step keeps
 # this true throughout training.
+#
+# **Mark scheme (4 points; one per part; whole points only).**
+# - **Part 1.** The DFT diagonalises the circular convolution (convolution theorem), the DFT is unitary up to a known constant (Parseval), so $\|W\| \le \max|\hat x|$, and equality is reached by a pure frequency. Both the upper bound and its attainment are needed.
+# - **Part 2.** At each frequency the $C_\text{out} \times C_\text{in}$ matrix $\hat w(\omega)$; the operator is block diagonal in the Fourier basis, so its norm is the largest singular value over all frequencies (not the largest entry, not a sum over channels).
+# - **Part 3.** Why the size-$N$ FFT fails (it describes the circular convolution, a different operator, and can under-estimate: the kernel wraps around), and why a grid $M \ge N + k - 1$ (13 here) gives an upper bound ($A = R\,C_M\,P$ with $\|R\|, \|P\| \le 1$). Also accepted: any larger grid, with the same argument.
+# - **Part 4.** Homogeneity of the bound, so the rescaled kernel has bound $\rho$ (and kernels below $\rho$ are left alone), and $\mathrm{Lip}(\mathrm{ReLU} \circ A) \le \|A\|$ because ReLU is 1-Lipschitz (the bias cancels).
+#
+# The numerical check (the cell below) is part of the question: without a check that compares the FFT formula with the singular values of a dense matrix, at most 3 points.
+# ### END MARK SCHEME
+
+# %% [markdown] {"id": "q12_answer", "kind": "answer"}
 
 # %% {"id": "q12_check", "kind": "solution"}
 ### BEGIN SOLUTION
@@ -1703,7 +1758,268 @@ print(f"true Lipschitz bound of block 0 (power iteration): {lipschitz:.3f}; "
 # %% [markdown] {"id": "part4"}
 # # Part 4 — Walking through feature space
 #
-# *Questions Q16–Q17 are added in a later release of this lab.*
+# An invertible network is a change of coordinates: every point of its
+# feature space is the feature vector of exactly one input. So we can move in
+# feature space and come back to images. The simplest move is a straight line.
 #
 # ## Q16. Interpolating between two digits
+#
+# For an invertible model $\Phi$ (`model(x, classif=False)` and
+# `model.inverse`), the path
+# $$x_t = \Phi^{-1}\big((1 - t)\,\Phi(x_0) + t\,\Phi(x_1)\big), \qquad t \in [0, 1],$$
+# goes from $x_0$ to $x_1$ along a straight line in feature space.
+#
+# 1. Write `interpolate(model, x0, x1, n_points=9)`: `x0` and `x1` are two
+#    network inputs of shape `(16, 7, 7)`; return the `n_points` inputs $x_t$
+#    for $t$ evenly spaced from 0 to 1 (both included), in order, as one
+#    tensor of shape `(n_points, 16, 7, 7)`.
+# 2. Write `plot_paths(paths, title)`: `paths` maps a name (e.g.
+#    `"i-RevNet"`) to such a tensor; draw one row per path and one column per
+#    $t$, each input shown as its 28×28 image (`to_image_view`), each row
+#    labelled with its name and each column with its $t$; return the figure.
+# 3. Draw, for three pairs of test digits of different classes, the pixel
+#    blend $(1 - t)\,x_0 + t\,x_1$ (the baseline), and the paths of the trained
+#    `irevnet` and `iresnet`. Measure how well the endpoints are reproduced.
+# 4. Measure what each classifier predicts along its path and along the pixel
+#    blend (the probability of the class of $x_0$ and of $x_1$ against $t$),
+#    and plot it.
+
+# %% {"id": "q16_interpolate_answer", "kind": "solution"}
+def interpolate(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, n_points: int = 9) -> torch.Tensor:
+    """Inputs x_t = model.inverse((1 - t) model(x0) + t model(x1)), t evenly spaced in [0, 1]."""
+    ### BEGIN SOLUTION
+    with torch.no_grad():
+        features = model(torch.stack([x0, x1]), classif=False)
+        t = torch.linspace(0, 1, n_points, dtype=features.dtype).reshape(-1, 1, 1, 1)
+        path = (1 - t) * features[0] + t * features[1]  # (n_points, 16, 7, 7)
+        return model.inverse(path)
+    ### END SOLUTION
+
+
+def plot_paths(paths: dict[str, torch.Tensor], title: str) -> plt.Figure:
+    """One row per path (its name on the left), one column per t; images in the 28x28 view."""
+    ### BEGIN SOLUTION
+    n_points = len(next(iter(paths.values())))
+    fig, axes = plt.subplots(len(paths), n_points, figsize=(1.1 * n_points + 0.6, 1.25 * len(paths) + 0.5),
+                             squeeze=False)
+    for row, (name, path) in zip(axes, paths.items()):
+        images = to_image_view(path.detach())
+        for k, ax in enumerate(row):
+            ax.imshow(images[k], cmap="gray")
+            ax.set_xticks([])
+            ax.set_yticks([])
+        row[0].set_ylabel(name, fontsize=9)
+    for k, ax in enumerate(axes[0]):
+        ax.set_title(f"t = {k / (n_points - 1):.2g}", fontsize=9)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+    ### END SOLUTION
+
+# %% {"id": "q16_interpolate", "kind": "tests", "points": 3}
+class _Cube(nn.Module):
+    """A stand-in invertible model: features = x ** 3, inverse = cube root."""
+
+    def forward(self, x, classif=True):
+        return x ** 3
+
+    def inverse(self, features):
+        return features.sign() * features.abs() ** (1 / 3)
+
+
+_x0, _x1 = torch.full((16, 7, 7), -1.0), torch.full((16, 7, 7), 2.0)
+_path = interpolate(_Cube(), _x0, _x1, n_points=3)
+assert torch.is_tensor(_path) and tuple(_path.shape) == (3, 16, 7, 7), \
+    "interpolate(model, x0, x1, n_points=3) must return a tensor of shape (3, 16, 7, 7)."
+assert torch.allclose(_path[0], _x0, atol=1e-4) and torch.allclose(_path[-1], _x1, atol=1e-4), \
+    "The path must start at x0 (t = 0) and end at x1 (t = 1)."
+assert torch.allclose(_path[1], torch.full((16, 7, 7), 3.5 ** (1 / 3)), atol=1e-4), \
+    "The middle input must be model.inverse of the mean of the two feature vectors, not a blend of the inputs."
+print("Visible tests passed.")
+### BEGIN HIDDEN TESTS
+# Judged on trusted models (a perturbed reference iRevNet, exact inverse, in float64; a normalised
+# reference iResNet, fixed-point inverse, in float32), so a wrong earlier answer costs nothing here.
+_digits = {int(_y): _x for _x, _y in zip(_KIT.test_x[:100], _KIT.test_y[:100])}
+_irev = _KIT.perturb(_KIT.IRevNet().double(), seed=71, scale=0.05)
+_ires = _KIT.perturb(_KIT.IResNet(), seed=72, scale=0.2)
+_ires.normalize(0.9)
+for _model, _name, _n, (_a, _b), _dtype in [(_irev, "i-RevNet", 5, (3, 8), torch.float64),
+                                            (_ires, "i-ResNet", 7, (1, 7), torch.float32)]:
+    _x0, _x1 = _digits[_a].to(_dtype), _digits[_b].to(_dtype)
+    with torch.no_grad():
+        _f = _model(torch.stack([_x0, _x1]), classif=False)
+        _t = torch.linspace(0, 1, _n, dtype=torch.float64).to(_dtype).reshape(-1, 1, 1, 1)
+        _expected = _model.inverse((1 - _t) * _f[0] + _t * _f[1])
+    _path = interpolate(_model, _x0, _x1, n_points=_n)
+    assert torch.is_tensor(_path) and tuple(_path.shape) == (_n, 16, 7, 7), \
+        f"For n_points={_n}, interpolate must return a tensor of shape ({_n}, 16, 7, 7)."
+    assert bool(torch.isfinite(_path).all()), f"The {_name} path contains infinite or NaN values."
+    assert _KIT.error(_path[0], _x0) <= 1e-4 and _KIT.error(_path[-1], _x1) <= 1e-4, \
+        f"On a reference {_name}, the path does not start at x0 and end at x1: include t = 0 and t = 1."
+    _worst = max(_KIT.error(_path[k], _expected[k]) for k in range(_n))
+    assert _worst <= 1e-4, \
+        f"On a reference {_name}, the inner inputs are not model.inverse((1 - t) model(x0) + t model(x1)) " \
+        "for t evenly spaced in [0, 1]."
+### END HIDDEN TESTS
+
+# %% {"id": "q16_paths", "kind": "solution", "tags": ["figure"]}
+### BEGIN SOLUTION
+invertible_models = {"i-RevNet": irevnet, "i-ResNet": iresnet}
+with torch.no_grad():
+    predictions = [model.eval()(test_x).argmax(dim=1) for model in invertible_models.values()]
+both_right = (predictions[0] == test_y) & (predictions[1] == test_y)
+
+
+def first_recognised(label: int) -> torch.Tensor:
+    """The first test input of class `label` that both networks classify correctly."""
+    return test_x[int((both_right & (test_y == label)).nonzero()[0])]
+
+
+pairs = [(3, 8), (1, 7), (4, 9)]
+for a, b in pairs:
+    x0, x1 = first_recognised(a), first_recognised(b)
+    t = torch.linspace(0, 1, 9).reshape(-1, 1, 1, 1)
+    paths = {"pixel blend": (1 - t) * x0 + t * x1}
+    for name, model in invertible_models.items():
+        paths[name] = interpolate(model, x0, x1, n_points=9)
+        ends = max(float((paths[name][0] - x0).abs().max()), float((paths[name][-1] - x1).abs().max()))
+        middle = paths[name][4]
+        gap = float((middle - paths["pixel blend"][4]).norm() / (x1 - x0).norm())
+        print(f"{a} -> {b}, {name:8s}: endpoint error {ends:.1e}; at t = 0.5, pixel range "
+              f"[{float(middle.min()):+.1f}, {float(middle.max()):+.1f}], distance to the pixel blend "
+              f"{gap:.2f} x |x1 - x0|")
+    plot_paths(paths, f"From a {a} to a {b}: straight lines in pixel space and in feature space")
+    plt.show()
+print(f"range of the inputs' pixels: [{float(test_x.min()):+.1f}, {float(test_x.max()):+.1f}]")
+### END SOLUTION
+
+# %% {"id": "q16_predictions", "kind": "solution", "tags": ["figure"]}
+### BEGIN SOLUTION
+t = torch.linspace(0, 1, 41)
+fig, axes = plt.subplots(len(pairs), 2, figsize=(9, 2.6 * len(pairs)), sharex=True, sharey=True, squeeze=False)
+for row, (a, b) in zip(axes, pairs):
+    x0, x1 = first_recognised(a), first_recognised(b)
+    pixel_blend = (1 - t.reshape(-1, 1, 1, 1)) * x0 + t.reshape(-1, 1, 1, 1) * x1
+    for ax, (name, model) in zip(row, invertible_models.items()):
+        with torch.no_grad():
+            for path, style, where in [(interpolate(model, x0, x1, n_points=41), "-", "feature path"),
+                                       (pixel_blend, "--", "pixel blend")]:
+                logits = model(path)
+                probabilities = F.softmax(logits, dim=1)
+                others = probabilities.clone()
+                others[:, [a, b]] = 0
+                ax.plot(t, probabilities[:, a], style, color="tab:blue", label=f"class of x0, {where}")
+                ax.plot(t, probabilities[:, b], style, color="tab:orange", label=f"class of x1, {where}")
+                ax.plot(t, others.max(dim=1).values, style, color="tab:gray", label=f"best other class, {where}")
+                predicted = logits.argmax(dim=1).tolist()
+                changes = [(round(float(t[k]), 3), c) for k, c in enumerate(predicted) if k == 0 or c != predicted[k - 1]]
+                # The classifier is linear and model(x_t, classif=False) is the interpolated feature
+                # vector, so along the feature path the logits are linear in t.
+                linear = (1 - t[:, None]) * logits[0] + t[:, None] * logits[-1]
+                print(f"{a} -> {b} {name:8s} {where:12s}: predicted (t, class) at each change {changes}; "
+                      f"largest distance of the logits from a straight line {float((logits - linear).abs().max()):.1e}")
+        ax.set_title(f"{name}, from a {a} to a {b}", fontsize=10)
+    row[0].set_ylabel("softmax probability")
+for ax in axes[-1]:
+    ax.set_xlabel("t")
+axes[0, 1].legend(fontsize=7, loc="center right")
+fig.tight_layout()
+plt.show()
+### END SOLUTION
+
+# %% [markdown] {"id": "q16_discussion", "kind": "task", "points": 4}
+# **What do you think?** Discuss your figures: what the endpoints reproduce
+# (and how precisely), what the paths look like and why, how the two
+# networks differ from each other and from the pixel blend, and what the
+# classifiers predict along the paths (use your measurements).
+#
+# ### BEGIN MARK SCHEME
+# **Model answer** (numbers of the worked solution, seed 0; a student's own runs differ slightly).
+#
+# *Endpoints.* Both networks give $x_0$ and $x_1$ back to $2$–$5 \times 10^{-7}$ (largest pixel error, float32 rounding): $\Phi^{-1}(\Phi(x)) = x$, exactly for the i-RevNet, to the fixed-point tolerance for the i-ResNet. The pixel blend reproduces them trivially.
+#
+# *The paths.* None of them morphs a 3 into an 8: all three are cross-fades, the first digit fading out while the second fades in, both visible at $t = 0.5$. The i-ResNet path is almost the pixel blend: at $t = 0.5$ it lies $0.04$–$0.07\,\|x_1 - x_0\|$ from it. The i-RevNet path lies further ($0.17$–$0.23\,\|x_1 - x_0\|$) and is noisier: a grainy speckle over the background, and pixel values outside the range of real inputs (up to $3.1$–$3.8$, against $2.8$).
+#
+# *Why.* Both maps are piecewise affine (convolutions, additions, ReLUs): where no ReLU switches along the segment, $\Phi^{-1}$ of a straight line is a straight line, i.e. the pixel blend; the paths bend only where activations switch. For the i-ResNet every residual is a contraction (largest convolution norm $0.90$), so $\Phi$ is bi-Lipschitz and those bends stay small. The i-RevNet's couplings are unconstrained (largest convolution norm $7.5$): its inverse subtracts large, rapidly switching terms, and a straight line in feature space comes back with high-frequency detail. Neither network was trained to make feature space meaningful (only to classify 500 digits): nothing makes the middle of the segment the features of a digit. Meaningful interpolations need a generative objective, e.g. a normalising flow trained by maximum likelihood.
+#
+# *Predictions.* Along the feature path the logits are exactly linear in $t$ (largest deviation $3$–$8 \times 10^{-6}$, against about $1$ along the pixel blend), because the classifier is linear and $\Phi(x_t)$ *is* $(1-t)\Phi(x_0) + t\Phi(x_1)$. So the odds of the two end classes change monotonically and cross once; a third class can still win in between if its logit is high at both ends: from a 3 to an 8 both networks predict a 2 in the middle ($t \in [0.2, 0.5]$ for the i-RevNet, $[0.05, 0.6]$ for the i-ResNet, with probability up to $0.78$ and $0.94$). From a 1 to a 7 the prediction switches at $t = 0.25$ (a faint bar already makes a 7); from a 4 to a 9 at $t = 0.5$–$0.6$. The i-ResNet predicts almost the same along its path and along the pixel blend; the i-RevNet switches later along its path (4 to 9: $t = 0.6$ against $0.5$).
+#
+# **Mark scheme (4 points; whole points only).**
+# - **1 point — figures.** Three pairs of different classes, each with three labelled rows (pixel blend, i-RevNet, i-ResNet) and columns labelled by $t$, shown as 28×28 images; a plot of the predictions against $t$ with labelled axes and a legend.
+# - **1 point — endpoints and paths.** The endpoint error *measured* and explained (the inverse undoes the forward pass), and the paths described correctly from the figures: cross-fades, not morphs, with a supported comparison of the two networks and the pixel blend (which is closer to it, which is noisier).
+# - **1 point — why.** A correct explanation of the shape of the paths: the features are not semantic (trained to classify, no generative objective), and a reason for the difference between the networks (the contraction of the i-ResNet against the unconstrained couplings of the i-RevNet, or the piecewise-affine argument).
+# - **1 point — predictions.** Measured predictions along the paths (where the prediction switches, which classes appear) and one correct insight about them: the logits are linear in $t$ along the feature path, or a third class wins in the middle, or the comparison with the pixel blend.
+#
+# Grade against the student's own figures: other pairs and other numbers are right if the figures show them; a claim the student's figures contradict loses its point.
+# ### END MARK SCHEME
+
+# %% [markdown] {"id": "q16_answer", "kind": "answer"}
+
+# %% [markdown] {"id": "q17-md"}
 # ## Q17. i-RevNet or i-ResNet?
+#
+# First measure, for both trained networks, what you need to compare them,
+# and print it as a table: the number of parameters, the test accuracy, the
+# time of a forward pass and of an inverse on 1,000 test images (and their
+# ratio), the reconstruction error, and the largest bound on the operator
+# norm of their convolutions (your tools of Q12).
+
+# %% {"id": "q17_measure", "kind": "solution"}
+### BEGIN SOLUTION
+def timed(function, repeats: int = 3) -> float:
+    """Best wall time of `repeats` calls, in seconds."""
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+x = test_x[:1000]
+print(f"{'':9s} {'parameters':>10s} {'accuracy':>9s} {'forward':>8s} {'inverse':>8s} {'ratio':>6s} "
+      f"{'max |x - inverse(forward(x))|':>30s} {'largest conv norm':>18s}")
+for name, model in invertible_models.items():
+    with torch.no_grad():
+        features = model(x, classif=False)
+        forward_time = timed(lambda: model(x, classif=False))
+        inverse_time = timed(lambda: model.inverse(features))
+        error = float((model.inverse(features) - x).abs().max())
+    n_parameters = sum(p.numel() for p in model.parameters())
+    largest_norm = max(fft_norm_bound(m.weight.detach(), 13) for m in model.modules() if isinstance(m, nn.Conv2d))
+    print(f"{name:9s} {n_parameters:10d} {test(model):8.1f}% {1000 * forward_time:6.1f}ms {1000 * inverse_time:6.1f}ms "
+          f"{inverse_time / forward_time:6.1f} {error:30.1e} {largest_norm:18.2f}")
+### END SOLUTION
+
+# %% [markdown] {"id": "q17_comparison", "kind": "task", "points": 5}
+# Compare i-RevNets and i-ResNets, with their pros and cons: the exactness of
+# the inverse and its cost, memory (what must be stored to train them),
+# architectural constraints, the Lipschitz constraint and its effect on
+# expressivity and accuracy (use the accuracies you measured), the stability
+# of the inverse, and their use as normalising flows (the log-determinant of
+# the Jacobian).
+#
+# ### BEGIN MARK SCHEME
+# **Model answer** (numbers of the worked solution's table, seed 0).
+#
+# | | i-RevNet | i-ResNet |
+# |---|---|---|
+# | inverse | exact by construction (a subtraction per layer); error $7 \times 10^{-7}$ in float32, $10^{-15}$ in float64: rounding only | a fixed-point iteration; error set by the stopping rule ($7 \times 10^{-7}$ here, 9–14 iterations per block) |
+# | cost of the inverse | one forward pass (measured ratio inverse/forward $\approx 1$) | about 10 forward passes of each block (measured ratio $\approx 15$) |
+# | memory in training | activations need not be stored: each layer's input is recomputed from its output during backpropagation, so memory does not grow with depth | the same trick would need an iterative, approximate inverse in every backward pass: activations are stored in practice |
+# | architecture | the input is split in two halves (an even number of channels), each $F_j$ sees half the channels (20,426 parameters against 58,090), dimensions are preserved (downsampling only by an invertible space-to-depth reshuffle), $F_j$ is arbitrary | dimensions preserved, every $F_j$ a contraction: 1-Lipschitz activations and a spectral normalisation after every step (an FFT per convolution; training took about 3 times longer) |
+# | Lipschitz constraint | none (largest convolution norm 7.5): no bound on $\mathrm{Lip}(\Phi)$ or $\mathrm{Lip}(\Phi^{-1})$, the inverse can amplify errors, as the speckle of Q16 shows | $\mathrm{Lip}(\Phi) \le (1+\rho)^J$, $\mathrm{Lip}(\Phi^{-1}) \le (1-\rho)^{-J}$: a guaranteed stable inverse; each block can move points only by a contraction, which limits what a block can express (more blocks are needed) |
+# | accuracy here | 83.5 % (seeds 0–9: 82.4–84.6, mean 83.6) | 82.3 % (seeds 0–9: 81.9–84.6, mean 83.5); the plain ResNet 83.3 % |
+# | as a normalising flow | additive coupling has a triangular Jacobian with identity blocks on the diagonal: $\log|\det J| = 0$, free and exact, but the map preserves volume, so density models use affine couplings (RealNVP, Glow) | $\log\det(I + J_F) = \sum_{k \ge 1} \frac{(-1)^{k+1}}{k}\,\mathrm{tr}(J_F^k)$, convergent because $\|J_F\| \le \rho < 1$; estimated by a truncated series and Hutchinson's trace estimator: approximate and costly |
+#
+# In short: on this task both are as accurate as an ordinary ResNet, so invertibility costs no accuracy here. The i-RevNet is the cheaper and exact choice when only invertibility and memory matter; the i-ResNet buys a guaranteed, stable inverse and a free-form residual architecture (no split) with a slower, approximate inverse and a constraint on every layer.
+#
+# **Mark scheme (5 points; one per theme; whole points only).** Each point needs a correct statement *and* its reason; where a measurement exists (cost, error, accuracy), the student's own number.
+# - **Inverse: exactness and cost** (algebraic vs iterative; one pass vs several per block, with the measured ratio).
+# - **Memory** (recomputing activations from outputs in the backward pass; why that is practical for the i-RevNet, not for the i-ResNet).
+# - **Architectural constraints** (split and half-width functions, preserved dimensions; contraction and normalisation after every step).
+# - **Lipschitz constraint: expressivity, accuracy, stability** (bi-Lipschitz bounds and a stable inverse vs none; the measured accuracies, compared correctly; a conclusion that follows from them, e.g. no measurable loss here).
+# - **Normalising flows** (log-determinant 0 for additive coupling, volume preserving; the power series with a trace estimator for the i-ResNet, and why it converges).
+# ### END MARK SCHEME
+
+# %% [markdown] {"id": "q17_answer", "kind": "answer"}

@@ -1,4 +1,4 @@
-"""Does RedactHiddenTests remove hidden tests from what students get back?"""
+"""Does RedactHiddenTests remove hidden tests and mark schemes from what students get back?"""
 
 import nbformat
 
@@ -17,6 +17,14 @@ assert answer() is not None, "answer must return something."
 ### BEGIN HIDDEN TESTS
 assert answer() == 42, "answer is not the expected number."
 ### END HIDDEN TESTS
+
+# %% [markdown] {"id": "q02_proof", "kind": "task", "points": 2}
+# Prove that the layer is invertible.
+# ### BEGIN MARK SCHEME
+# The subtraction undoes the coupling whatever the function is: one point per direction.
+# ### END MARK SCHEME
+
+# %% [markdown] {"id": "q02_answer", "kind": "answer"}
 '''
 
 
@@ -47,3 +55,13 @@ def test_redacted_feedback_keeps_the_message_only():
     assert 'assert answer() is not None, "answer must return something."' in nb.cells[1].source
     assert "(hidden tests: not shown)" in nb.cells[1].source
     assert nb.cells[0].source == "def answer():\n    return 41"  # the student's own code is untouched
+
+
+def test_mark_schemes_are_redacted_and_questions_kept():
+    """Is a task's mark scheme (restored from the source at grading) gone, and its question kept?"""
+    source = build_notebook(SOURCE)
+    assert lint.leaks(source, lint.notebook_text(_graded_notebook()), kinds=("mark scheme",))
+    nb, _ = RedactHiddenTests().preprocess(_graded_notebook(), {})
+    assert lint.leaks(source, lint.notebook_text(nb), kinds=("mark scheme",)) == []
+    assert nb.cells[2].source.startswith("Prove that the layer is invertible.")
+    assert "not shown" in nb.cells[2].source

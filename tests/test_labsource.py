@@ -2,7 +2,7 @@
 
 import pytest
 
-from inn_course.labsource import LabSourceError, build_notebook
+from inn_course.labsource import ANSWER_STUB, LabSourceError, build_notebook
 
 LAB = '''# %% [markdown] {"id": "intro"}
 # # Title
@@ -56,7 +56,9 @@ def test_identical_cells_get_distinct_ids():
     [
         ('# %% {"kind": "tests", "points": 1}\nassert True\n', "needs an 'id'"),
         ('# %% {"id": "t", "kind": "tests"}\nassert True\n', "needs 'points'"),
-        ('# %% {"id": "t", "kind": "answer"}\nx = 1\n', "unknown cell kind"),
+        ('# %% {"id": "t", "kind": "essay"}\nx = 1\n', "unknown cell kind"),
+        ('# %% {"id": "t", "kind": "answer"}\nx = 1\n', "an answer cell is an empty markdown cell"),
+        ('# %% {"id": "t", "tags": "figure"}\nx = 1\n', "'tags' must be a list of strings"),
         ('# %% {"id": "a"}\nx = 1\n# %% {"id": "a"}\ny = 2\n', "duplicate cell id"),
         ('# %% [markdown]\nnot a comment\n', "must start with '# '"),
         ('x = 1\n# %%\n', "before the first"),
@@ -68,3 +70,22 @@ def test_malformed_sources_are_rejected(text, message):
     """Does a malformed authoring file fail with a message naming the problem?"""
     with pytest.raises(LabSourceError, match=message):
         build_notebook(text)
+
+
+def test_tasks_answers_and_tags():
+    """Does a task carry its points, an answer cell get the stub and no metadata, a tag reach the cell?"""
+    nb = build_notebook('''# %% [markdown] {"id": "q02_maths", "kind": "task", "points": 3}
+# Prove it.
+# ### BEGIN MARK SCHEME
+# 1 point per step.
+# ### END MARK SCHEME
+
+# %% [markdown] {"id": "q02_answer", "kind": "answer"}
+
+# %% {"id": "plot", "tags": ["figure"]}
+plt.plot([1, 2])
+''')
+    task, answer, plot = nb.cells
+    assert task.metadata["nbgrader"]["task"] and task.metadata["nbgrader"]["points"] == 3
+    assert answer.source == ANSWER_STUB and answer.metadata == {"tags": ["answer"]}
+    assert plot.metadata == {"tags": ["figure"]}

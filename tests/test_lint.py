@@ -79,3 +79,23 @@ def test_students_own_lines_are_not_leaks():
     text = 'assert answer() == 42, "answer is not the answer."'
     assert lint.leaks(source, text, kinds=("hidden test",))
     assert lint.leaks(source, text, kinds=("hidden test",), own_text=text) == []
+
+
+def test_mark_schemes_are_secret_and_belong_in_tasks():
+    """Is a mark scheme secret, required in every task, and refused outside tasks?"""
+    task = '''
+# %% [markdown] {"id": "q02_proof", "kind": "task", "points": 2}
+# Prove that the coupling layer can be undone.
+# ### BEGIN MARK SCHEME
+# Award one point for the inverse written with a subtraction.
+# ### END MARK SCHEME
+'''
+    source = build_notebook(GOOD + task)
+    assert lint.lint_source(source) == []
+    assert lint.leaks(source, "Prove that the coupling layer can be undone.") == []
+    leaked = lint.leaks(source, "Award one point for the inverse written with a subtraction.")
+    assert leaked and "mark scheme line" in leaked[0]
+    no_scheme = build_notebook(GOOD + task.replace("# ### BEGIN MARK SCHEME\n", "").replace("# ### END MARK SCHEME\n", ""))
+    assert any("has no mark scheme" in p for p in lint.lint_source(no_scheme))
+    misplaced = build_notebook(GOOD + task.replace('"kind": "task", "points": 2', '"kind": "readonly"'))
+    assert any("is not a task cell" in p for p in lint.lint_source(misplaced))
