@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import grade, pipeline, release
+from . import grade, pipeline, release, selfstudy
 from .paths import REPO_ROOT, CourseLayout
 
 
@@ -38,9 +38,23 @@ def _report(layout: CourseLayout, result: pipeline.PipelineResult) -> int:
     return 1 if failed else 0
 
 
+def _cmd_selfstudy(layout: CourseLayout, args) -> int:
+    release.build_source(layout)
+    started = time.perf_counter()
+    edition, found = selfstudy.build(layout)
+    for path in (edition.notebook, edition.html):
+        print(f"self-study edition: {path.relative_to(layout.root)} ({path.stat().st_size / 1e6:.1f} MB)")
+    print(f"executed in {time.perf_counter() - started:.0f} s")
+    for problem in found:
+        print(f"PROBLEM: {problem}")
+    return 1 if found else 0
+
+
 def _cmd_all(layout: CourseLayout, args) -> int:
     started = time.perf_counter()
     status = _report(layout, pipeline.grade_samples(layout))
+    print()
+    status = _cmd_selfstudy(layout, args) or status
     print(f"\ndone in {time.perf_counter() - started:.0f} s")
     return status
 
@@ -48,7 +62,8 @@ def _cmd_all(layout: CourseLayout, args) -> int:
 COMMANDS = {
     "build": (_cmd_build, "compile lab/*.py into the nbgrader source notebook"),
     "release": (_cmd_release, "build, then generate release/ with nbgrader and check it leaks nothing"),
-    "all": (_cmd_all, "regenerate the release, grade the sample submissions, print the score table and where the feedback is"),
+    "selfstudy": (_cmd_selfstudy, "build the self-study edition: the worked solution, executed, as a notebook and an HTML page"),
+    "all": (_cmd_all, "regenerate the release, grade the sample submissions (score table, feedback), build the self-study edition"),
 }
 
 

@@ -17,15 +17,30 @@ from .paths import CourseLayout
 SAMPLES = ("reference", "handout")
 
 
+def model_answers(source_nb) -> dict[str, str]:
+    """Answer cell id -> the model answer of the task it follows (its mark scheme, up to the scheme itself)."""
+    answers, task = {}, None
+    for cell in source_nb.cells:
+        if notebooks.nbgrader(cell).get("task"):
+            task = cell
+        elif "answer" in cell.metadata.get("tags", []) and task is not None:
+            scheme = notebooks.regions(task.source, notebooks.MARK_SCHEME_BEGIN, notebooks.MARK_SCHEME_END)[0]
+            answers[cell.id] = scheme.split("**Mark scheme")[0].strip()
+    return answers
+
+
 def reference_answers(source_nb, release_nb):
-    """The release with every answer cell filled in from the source's solution."""
+    """The release with every answer filled in from the source: solution code and model answers."""
     solutions = {notebooks.grade_id(c): c for c in source_nb.cells if notebooks.nbgrader(c).get("solution")}
+    written = model_answers(source_nb)
     filled = nbformat.from_dict(json.loads(notebooks.dumps(release_nb)))
     for cell in filled.cells:
         if notebooks.nbgrader(cell).get("solution"):
             cell.source = notebooks.strip_marker_lines(
                 solutions[notebooks.grade_id(cell)].source, notebooks.SOLUTION_BEGIN, notebooks.SOLUTION_END
             )
+        elif cell.id in written:
+            cell.source = written[cell.id]
     return filled
 
 

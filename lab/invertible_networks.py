@@ -425,7 +425,7 @@ assert all(_same_picture(s, e) for s, e in zip(_shown, test_x[3])), \
 plt.close(_fig)
 ### END HIDDEN TESTS
 
-# %% {"id": "q01_show"}
+# %% {"id": "q01_show", "tags": ["figure"]}
 plot_digits(to_image_view(train_x[:16]), train_y[:16])
 plt.show()
 plot_network_view(train_x[0], int(train_y[0]))
@@ -573,7 +573,7 @@ _KIT.passed.add("q02_train_test")
 # look at its training loss. Accuracies vary from seed to seed; this plain
 # network is the most fragile of the lab.
 
-# %% {"id": "q02_run"}
+# %% {"id": "q02_run", "tags": ["figure"]}
 torch.manual_seed(0)
 start = time.perf_counter()
 net = train(Net())
@@ -1032,9 +1032,11 @@ for _name, _model in _models.items():
 # ### BEGIN MARK SCHEME
 # **Model answer.**
 #
-# Measured in the table above (seed 0): `Net` 48.2 %, with a training loss
-# that rises again after epoch 10 (SGD with momentum 0.9 and learning rate
-# 0.05 is too aggressive for it), and `iRevNet` 83.5 %. Over seeds 0–9 the
+# Measured in the table above (seed 0): `Net` about 50 % (48.2 % in one run,
+# 50.2 % in another: its training loss climbs back to 1.2 after epoch 20, so
+# SGD with momentum 0.9 and learning rate 0.05 is too aggressive for it, and
+# rounding differences between runs change where it ends), and `iRevNet`
+# 83.5 %, the same in every run. Over seeds 0–9 the
 # i-RevNet was both better and far more stable (82.4–84.6 %) than `Net`
 # (52–83 %, and one seed stuck at 10 %, all its ReLUs dead): invertibility
 # costs nothing in accuracy here. Each coupling adds $F(\tilde x)$ to a copy of
@@ -1719,7 +1721,7 @@ for index, block in reversed(list(enumerate(blocks))):
 # of the fixed-point iteration against $k$, with the bound of Q11 for the
 # block's Lipschitz constant (estimate it), on a log scale.
 
-# %% {"id": "q11_check", "kind": "solution"}
+# %% {"id": "q11_check", "kind": "solution", "tags": ["figure"]}
 ### BEGIN SOLUTION
 import copy
 
@@ -1856,6 +1858,9 @@ for _model, _name, _n, (_a, _b), _dtype in [(_irev, "i-RevNet", 5, (3, 8), torch
     assert bool(torch.isfinite(_path).all()), f"The {_name} path contains infinite or NaN values."
     assert _KIT.error(_path[0], _x0) <= 1e-4 and _KIT.error(_path[-1], _x1) <= 1e-4, \
         f"On a reference {_name}, the path does not start at x0 and end at x1: include t = 0 and t = 1."
+    # Tolerance 1e-4 (relative), as for every inverse in the lab. Measured: three correct styles
+    # (batched linspace, a loop with torch.lerp, z0 + t (z1 - z0)) stay within 4e-7 on the i-ResNet
+    # and 1e-15 on the i-RevNet; a pixel blend is 0.37 away on the i-RevNet.
     _worst = max(_KIT.error(_path[k], _expected[k]) for k in range(_n))
     assert _worst <= 1e-4, \
         f"On a reference {_name}, the inner inputs are not model.inverse((1 - t) model(x0) + t model(x1)) " \
@@ -1938,7 +1943,7 @@ plt.show()
 #
 # *Endpoints.* Both networks give $x_0$ and $x_1$ back to $2$–$5 \times 10^{-7}$ (largest pixel error, float32 rounding): $\Phi^{-1}(\Phi(x)) = x$, exactly for the i-RevNet, to the fixed-point tolerance for the i-ResNet. The pixel blend reproduces them trivially.
 #
-# *The paths.* None of them morphs a 3 into an 8: all three are cross-fades, the first digit fading out while the second fades in, both visible at $t = 0.5$. The i-ResNet path is almost the pixel blend: at $t = 0.5$ it lies $0.04$–$0.07\,\|x_1 - x_0\|$ from it. The i-RevNet path lies further ($0.17$–$0.23\,\|x_1 - x_0\|$) and is noisier: a grainy speckle over the background, and pixel values outside the range of real inputs (up to $3.1$–$3.8$, against $2.8$).
+# *The paths.* None of them morphs a 3 into an 8: all three are cross-fades, the first digit fading out while the second fades in, both visible at $t = 0.5$. The i-ResNet path is almost the pixel blend: at $t = 0.5$ it lies $0.04$–$0.07\,\|x_1 - x_0\|$ from it. The i-RevNet path lies further ($0.14$–$0.23\,\|x_1 - x_0\|$) and is noisier: a grainy speckle over the background, and pixel values outside the range of real inputs (up to $3.1$–$3.2$ for two pairs, against $2.8$).
 #
 # *Why.* Both maps are piecewise affine (convolutions, additions, ReLUs): where no ReLU switches along the segment, $\Phi^{-1}$ of a straight line is a straight line, i.e. the pixel blend; the paths bend only where activations switch. For the i-ResNet every residual is a contraction (largest convolution norm $0.90$), so $\Phi$ is bi-Lipschitz and those bends stay small. The i-RevNet's couplings are unconstrained (largest convolution norm $7.5$): its inverse subtracts large, rapidly switching terms, and a straight line in feature space comes back with high-frequency detail. Neither network was trained to make feature space meaningful (only to classify 500 digits): nothing makes the middle of the segment the features of a digit. Meaningful interpolations need a generative objective, e.g. a normalising flow trained by maximum likelihood.
 #

@@ -529,13 +529,72 @@ resnet = ResNet()  # wrong: never trained
 resnet_accuracy = test(resnet)
 '''
 
+PLOT_PATHS = '''
+
+def plot_paths(paths, title):
+    rows, cols = len(paths), len(next(iter(paths.values())))
+    fig, axes = plt.subplots(rows, cols, squeeze=False)
+    for r, (name, path) in enumerate(paths.items()):
+        for c in range(cols):
+            axes[r][c].imshow(to_image_view(path[c:c + 1].detach())[0], cmap="gray")
+            axes[r][c].axis("off")
+            axes[0][c].set_title(f"t={c / (cols - 1):.2f}")
+        axes[r][0].set_ylabel(name)
+    fig.suptitle(title)
+    return fig
+'''
+
+INTERPOLATE_LERP_LOOP = '''
+def interpolate(model, x0, x1, n_points=9):
+    """One t at a time, torch.lerp, t from a list of fractions."""
+    model.eval()
+    f0 = model(x0.unsqueeze(0), classif=False)
+    f1 = model(x1.unsqueeze(0), classif=False)
+    images = []
+    for i in range(n_points):
+        t = i / (n_points - 1)
+        images.append(model.inverse(torch.lerp(f0, f1, t)).detach())
+    return torch.cat(images)
+''' + PLOT_PATHS
+
+INTERPOLATE_STACKED = '''
+def interpolate(model, x0, x1, n_points=9):
+    with torch.no_grad():
+        z0, z1 = model(x0[None], classif=False)[0], model(x1[None], classif=False)[0]
+        ts = torch.linspace(0.0, 1.0, steps=n_points).tolist()
+        return model.inverse(torch.stack([z0 + t * (z1 - z0) for t in ts]))
+''' + PLOT_PATHS
+
+INTERPOLATE_PIXELS = '''
+def interpolate(model, x0, x1, n_points=9):
+    t = torch.linspace(0, 1, n_points).reshape(-1, 1, 1, 1)
+    return (1 - t) * x0 + t * x1  # wrong: a blend of the inputs, not of their features
+''' + PLOT_PATHS
+
+INTERPOLATE_NO_ENDPOINT = '''
+def interpolate(model, x0, x1, n_points=9):
+    with torch.no_grad():
+        f0, f1 = model(x0[None], classif=False), model(x1[None], classif=False)
+        t = (torch.arange(n_points) / n_points).reshape(-1, 1, 1, 1)  # wrong: t never reaches 1
+        return model.inverse((1 - t) * f0 + t * f1)
+''' + PLOT_PATHS
+
+INTERPOLATE_FEATURES = '''
+def interpolate(model, x0, x1, n_points=9):
+    with torch.no_grad():
+        f0, f1 = model(x0[None], classif=False), model(x1[None], classif=False)
+        t = torch.linspace(0, 1, n_points).reshape(-1, 1, 1, 1)
+        return (1 - t) * f0 + t * f1  # wrong: the features, never mapped back by the inverse
+''' + PLOT_PATHS
+
 
 VARIANTS = [
     Variant(
         "correct_other_style",
         "other half updated, torch.chunk split, nn.Sequential network, DataLoader training loop, "
         "xlabel titles and 0-255 pixels, dict comprehension, amax; FFT on a 32x32 grid with svdvals, "
-        "stop on the relative change, DataLoader train_norm, nn.Sequential iResNet, .item() trace",
+        "stop on the relative change, DataLoader train_norm, nn.Sequential iResNet, .item() trace, "
+        "interpolation one t at a time with torch.lerp",
         {
             "q01_visualise_data_answer": PLOT_DIGITS_OTHER_STYLE,
             "q02_train_test_answer": TRAIN_DATALOADER,
@@ -547,13 +606,16 @@ VARIANTS = [
             "q13_invertible_residual_answer": BLOCK_LARGE_GRID + TRAIN_NORM_DATALOADER,
             "q14_iresnet_answer": IRESNET_OTHER_STYLE,
             "q15_fixed_point_trace_answer": TRACE_OTHER_STYLE,
+            "q16_interpolate_answer": INTERPOLATE_LERP_LOOP,
         },
     ),
     Variant(
         "correct_alternating",
         "no swap in the layer, the network alternates the halves; interleaved (even/odd) channel split; "
-        "normalisation by a 200-step power iteration, inverse by a fixed 200 iterations",
+        "normalisation by a 200-step power iteration, inverse by a fixed 200 iterations; "
+        "interpolation as z0 + t (z1 - z0) over a list of t",
         {
+            "q16_interpolate_answer": INTERPOLATE_STACKED,
             "q05_split_answer": SPLIT_INTERLEAVED,
             "q06_invertible_layer_answer": LAYER_NO_SWAP,
             "q07_irevnet_answer": IREVNET_ALTERNATING,
@@ -569,21 +631,23 @@ VARIANTS = [
     Variant(
         "wrong_split_sign_norm",
         "split along the height; inverse with the wrong sign; error measured as a norm; "
-        "size-7 FFT (wraps around); iResNet inverse in forward order",
+        "size-7 FFT (wraps around); iResNet inverse in forward order; interpolation blends the pixels",
         {
             "q05_split_answer": SPLIT_WRONG_DIMENSION,
             "q06_invertible_layer_answer": LAYER_WRONG_SIGN,
             "q09_exact_inverse_answer": ERROR_NORM,
             "q13_invertible_residual_answer": BLOCK_FFT_7 + TRAIN_NORM_REFERENCE_STYLE,
             "q14_iresnet_answer": IRESNET_INVERSE_FORWARD_ORDER,
+            "q16_interpolate_answer": INTERPOLATE_PIXELS,
         },
         frozenset({"q05_split", "q06_invertible_layer", "q09_exact_inverse", "q13_invertible_residual",
-                   "q14_iresnet"}),
+                   "q14_iresnet", "q16_interpolate"}),
     ),
     Variant(
         "wrong_cache_order_assumed",
         "inverse returns the stored input; network inverse in forward order; assumed accuracies; "
-        "block inverse with the wrong sign; train_norm never normalises; trace started from 0; ResNet never trained",
+        "block inverse with the wrong sign; train_norm never normalises; trace started from 0; ResNet never trained; "
+        "interpolation whose t never reaches 1",
         {
             "q06_invertible_layer_answer": LAYER_CACHED_INVERSE,
             "q07_irevnet_answer": IREVNET_INVERSE_IN_FORWARD_ORDER,
@@ -591,15 +655,16 @@ VARIANTS = [
             "q13_invertible_residual_answer": BLOCK_INVERSE_WRONG_SIGN + TRAIN_NORM_NEVER,
             "q15_fixed_point_trace_answer": TRACE_WRONG_START,
             "q10_resnet_answer": RESNET_UNTRAINED,
+            "q16_interpolate_answer": INTERPOLATE_NO_ENDPOINT,
         },
         frozenset({"q06_invertible_layer", "q07_irevnet", "q08_train_and_compare", "q10_resnet",
-                   "q13_invertible_residual", "q13_train_norm", "q15_fixed_point_trace"}),
+                   "q13_invertible_residual", "q13_train_norm", "q15_fixed_point_trace", "q16_interpolate"}),
     ),
     Variant(
         "wrong_noconv_identity_fraction",
         "layer skips its conv; network never applies its layers; no odd-channel check; test() as a fraction; "
         "ResNet never trained (caught though Q2 failed: it never went through train()); "
-        "block inverse is one step; train_norm normalises only once",
+        "block inverse is one step; train_norm normalises only once; interpolation returns features, not inputs",
         {
             "q02_train_test_answer": TEST_FRACTION,
             "q05_split_answer": SPLIT_NO_ODD_CHECK,
@@ -607,9 +672,10 @@ VARIANTS = [
             "q07_irevnet_answer": IREVNET_IDENTITY,
             "q10_resnet_answer": RESNET_UNTRAINED,
             "q13_invertible_residual_answer": BLOCK_INVERSE_ONCE + TRAIN_NORM_ONCE,
+            "q16_interpolate_answer": INTERPOLATE_FEATURES,
         },
         frozenset({"q02_train_test", "q05_split", "q06_invertible_layer", "q07_irevnet", "q10_resnet",
-                   "q13_invertible_residual", "q13_train_norm"}),
+                   "q13_invertible_residual", "q13_train_norm", "q16_interpolate"}),
     ),
 ]
 

@@ -1,0 +1,144 @@
+"""The self-study edition: the worked solution, executed, as a notebook and as one HTML page.
+
+Built from the source notebook for readers who want the answers and the maths
+with every figure, without installing anything:
+
+- solution code kept, its ``### BEGIN/END SOLUTION`` marker lines dropped;
+- hidden tests removed (grading internals; cells left with nothing to run go);
+- each task shows its question, model answer and mark scheme, unwrapped;
+  the empty answer cells students write in are dropped;
+- executed top to bottom in a fresh kernel, then exported to HTML with every
+  image embedded (the page is self-contained but for MathJax, which renders
+  the maths when the page is online).
+
+The notebook's metadata records the SHA-256 of the source notebook it was
+built from, and so does the page, so a test can tell when the committed
+edition is stale.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbconvert import HTMLExporter
+
+from . import notebooks
+from .api import prepare_environment
+from .paths import CourseLayout
+
+FIGURE_TAG = "figure"  # a cell so tagged must draw at least one image
+METADATA_KEY = "inn_course"
+EXECUTION_TIMEOUT = 600  # seconds per cell, as for grading (nbgrader_config.py)
+
+
+@dataclass(frozen=True)
+class Edition:
+    notebook: Path
+    html: Path
+
+
+def edition_paths(layout: CourseLayout, folder: Path | None = None) -> Edition:
+    folder = folder or layout.root / "self-study"
+    name = f"{layout.assignment}_solutions"
+    return Edition(folder / f"{name}.ipynb", folder / f"{name}.html")
+
+
+def source_digest(layout: CourseLayout) -> str:
+    return hashlib.sha256(layout.source_notebook.read_bytes()).hexdigest()
+
+
+def _only_comments(source: str) -> bool:
+    return all(not line.strip() or line.lstrip().startswith("#") for line in source.splitlines())
+
+
+def solution_notebook(source: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The source notebook as a plain worked solution (not executed)."""
+    nb = copy.deepcopy(source)
+    cells = []
+    for cell in nb.cells:
+        meta = cell.metadata
+        if "answer" in meta.get("tags", []):
+            continue
+        text = notebooks.redact(cell.source, notebooks.HIDDEN_BEGIN, notebooks.HIDDEN_END, "")
+        text = notebooks.strip_marker_lines(text, notebooks.SOLUTION_BEGIN, notebooks.SOLUTION_END,
+                                            notebooks.MARK_SCHEME_BEGIN, notebooks.MARK_SCHEME_END)
+        cell.source = text.strip("\n")
+        if cell.cell_type == "code" and _only_comments(cell.source):
+            continue  # e.g. the grading kit: nothing is left once its hidden part is gone
+        meta.pop("nbgrader", None)
+        cells.append(cell)
+    nb.cells = cells
+    return nb
+
+
+@contextmanager
+def _inline_figures():
+    """Kernels inherit MPLBACKEND; the tooling sets Agg, which would draw no image into the outputs."""
+    saved = os.environ.get("MPLBACKEND")
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("MPLBACKEND", None)
+        else:
+            os.environ["MPLBACKEND"] = saved
+
+
+def execute(nb: nbformat.NotebookNode, workdir: Path) -> nbformat.NotebookNode:
+    """Run every cell in a fresh kernel; an error is kept in the outputs (and reported by ``problems``)."""
+    prepare_environment()
+    with _inline_figures():
+        NotebookClient(nb, timeout=EXECUTION_TIMEOUT, kernel_name="python3", allow_errors=True,
+                       resources={"metadata": {"path": str(workdir)}}).execute()
+    return nb
+
+
+def _has_image(cell) -> bool:
+    return any("image/png" in output.get("data", {}) for output in cell.get("outputs", []))
+
+
+def problems(nb: nbformat.NotebookNode) -> list[str]:
+    """What is wrong with an executed edition: errors, figure cells without an image, untagged images."""
+    found = []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        for output in cell.outputs:
+            if output.output_type == "error":
+                found.append(f"cell {cell.id}: {output.ename}: {output.evalue}")
+            elif output.output_type == "stream" and output.name == "stderr":
+                found.append(f"cell {cell.id} wrote to stderr: {output.text.strip()[:200]}")
+        tagged = FIGURE_TAG in cell.metadata.get("tags", [])
+        if tagged and not _has_image(cell):
+            found.append(f"figure cell {cell.id} drew no image")
+        if _has_image(cell) and not tagged:
+            found.append(f"cell {cell.id} draws an image but is not tagged {FIGURE_TAG!r}")
+    return found
+
+
+def to_html(nb: nbformat.NotebookNode, digest: str) -> str:
+    """One self-contained page (images are embedded as data URIs by nbconvert)."""
+    html, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
+    return html.replace("<head>", f'<head>\n<meta name="{METADATA_KEY}-source-sha256" content="{digest}">', 1)
+
+
+def build(layout: CourseLayout, folder: Path | None = None) -> tuple[Edition, list[str]]:
+    """Write the executed solution notebook and its HTML page; return them and any problems."""
+    edition = edition_paths(layout, folder)
+    edition.notebook.parent.mkdir(parents=True, exist_ok=True)
+    digest = source_digest(layout)
+    nb = execute(solution_notebook(notebooks.read(layout.source_notebook)), edition.notebook.parent)
+    for cell in nb.cells:  # run times differ on every build: keep the diff to what the cells show
+        cell.metadata.pop("execution", None)
+    nb.metadata[METADATA_KEY] = {"source_sha256": digest}
+    notebooks.write(nb, edition.notebook)
+    edition.html.write_text(to_html(nb, digest))
+    return edition, problems(nb)

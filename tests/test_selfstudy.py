@@ -1,0 +1,69 @@
+"""Is the self-study edition the whole worked solution, executed, with every figure, and up to date?"""
+
+import re
+
+import pytest
+
+from inn_course import lint, notebooks, selfstudy
+from inn_course.labsource import ANSWER_STUB
+
+
+def _edition_source(repo):
+    return selfstudy.solution_notebook(notebooks.read(repo.source_notebook))
+
+
+def test_edition_keeps_solutions_and_drops_grading_internals(repo):
+    """Are solution code and model answers in, and markers, hidden tests, the kit and stubs out?"""
+    source = notebooks.read(repo.source_notebook)
+    nb = _edition_source(repo)
+    text = lint.notebook_text(nb)
+    for begin, end in lint.SECRETS.values():
+        assert begin not in text and end not in text
+    # The edition shows the solutions, so a hidden-test line that is also part of a solution line
+    # ("dtype=torch.float64)") proves nothing: the solutions count as the edition's own text.
+    solutions = "\n".join(b for c in source.cells for b in notebooks.regions(c.source, *lint.SECRETS["solution"]))
+    assert lint.leaks(source, text, kinds=("hidden test",), own_text=solutions) == []
+    assert "_KIT" not in text and all(cell.source != ANSWER_STUB for cell in nb.cells)
+    assert "return model.inverse(path)" in text  # Q16's solution
+    assert "**Mark scheme (5 points" in text and "Model answer" in text  # Q17's task, unwrapped
+    assert all("nbgrader" not in cell.metadata for cell in nb.cells)
+    figures = [c.id for c in nb.cells if selfstudy.FIGURE_TAG in c.metadata.get("tags", [])]
+    assert {"q01_show", "q16_paths", "q16_predictions"} <= set(figures)
+
+
+def test_problems_finds_errors_and_missing_figures(repo):
+    """Would an error output, a figure cell without an image, or an untagged image be reported?"""
+    nb = _edition_source(repo)
+    figure = next(c for c in nb.cells if selfstudy.FIGURE_TAG in c.metadata.get("tags", []))
+    plain = next(c for c in nb.cells if c.cell_type == "code" and c is not figure)
+    plain.outputs = [notebooks.nbformat.v4.new_output("error", ename="ValueError", evalue="boom", traceback=[]),
+                     notebooks.nbformat.v4.new_output("display_data", data={"image/png": "iVBOR"})]
+    found = "\n".join(selfstudy.problems(nb))
+    assert "ValueError: boom" in found
+    assert f"figure cell {figure.id} drew no image" in found
+    assert f"cell {plain.id} draws an image but is not tagged" in found
+
+
+def test_committed_edition_is_up_to_date_and_complete(repo):
+    """Was the committed edition built from the current source, without errors, every figure embedded?"""
+    edition = selfstudy.edition_paths(repo)
+    nb = notebooks.read(edition.notebook)
+    digest = selfstudy.source_digest(repo)
+    assert nb.metadata[selfstudy.METADATA_KEY]["source_sha256"] == digest, "self-study edition is stale: run `make all`"
+    assert selfstudy.problems(nb) == []
+    html = edition.html.read_text()
+    assert f'content="{digest}"' in html, "self-study HTML is stale: run `make all`"
+    images = sum("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
+    assert images >= 5 and len(re.findall(r'<img [^>]*src="data:image/png;base64,', html)) == images
+
+
+@pytest.mark.slow
+def test_edition_builds_with_every_figure_and_no_error(repo, tmp_path):
+    """Does the worked solution run from a clean kernel and draw every figure (and export to HTML)?"""
+    edition, found = selfstudy.build(repo, tmp_path)
+    assert found == []
+    nb = notebooks.read(edition.notebook)
+    for cell in nb.cells:
+        if selfstudy.FIGURE_TAG in cell.metadata.get("tags", []):
+            assert any("image/png" in o.get("data", {}) for o in cell.outputs), cell.id
+    assert "Q17. i-RevNet or i-ResNet?" in edition.html.read_text()
