@@ -84,9 +84,16 @@ def test_feedback_hides_hidden_tests(graded):
         assert outcome["success"], outcome["error"]
         html = layout.notebook("feedback", student).read_text()
         own = lint.notebook_text(notebooks.read(layout.notebook("submitted", student)))
-        assert lint.leaks(source, lint.html_text(html), kinds=("hidden test",), own_text=own) == [], student
+        assert lint.leaks(source, lint.html_text(html), kinds=("hidden test", "mark scheme"), own_text=own) == [], student
     handout_html = lint.html_text(layout.notebook("feedback", "handout").read_text())
     assert "NotImplementedError" in handout_html  # the student still sees why a check failed
+
+
+def test_graders_see_the_mark_schemes(graded):
+    """Does the autograded notebook (what the formgrader shows) carry every task's mark scheme?"""
+    layout, _, _ = graded
+    tasks = [c for c in notebooks.read(layout.notebook("autograded", "handout")).cells if notebooks.nbgrader(c).get("task")]
+    assert len(tasks) == 7 and all(notebooks.MARK_SCHEME_BEGIN in c.source and "Mark scheme" in c.source for c in tasks)
 
 
 def test_committed_autograded_samples_are_up_to_date(repo, graded):
