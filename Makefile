@@ -1,6 +1,6 @@
 # The course's two commands (see README):
 #   make all    set up .venv if needed, regenerate the release, autograde the samples,
-#               print the score table and where the feedback is
+#               print the score table and where the feedback is, rebuild the self-study edition
 #   make test   set up .venv if needed, run the whole test suite
 # Development: `make quick` runs the tests that do not autograde whole notebooks.
 
@@ -16,7 +16,7 @@ endif
 export PATH := $(abspath $(BIN)):$(PATH)
 export MPLBACKEND := Agg
 
-.PHONY: all test quick release build benchmark clean
+.PHONY: all test quick release build selfstudy benchmark clean
 
 all: $(BIN)/.installed
 	$(BIN)/python -m inn_course all
@@ -27,7 +27,7 @@ test: $(BIN)/.installed
 quick: $(BIN)/.installed
 	$(BIN)/python -m pytest -m "not slow"
 
-release build: $(BIN)/.installed
+release build selfstudy: $(BIN)/.installed
 	$(BIN)/python -m inn_course $@
 
 benchmark: $(BIN)/.installed
