@@ -1868,6 +1868,7 @@ for _model, _name, _n, (_a, _b), _dtype in [(_irev, "i-RevNet", 5, (3, 8), torch
 ### END HIDDEN TESTS
 
 # %% {"id": "q16_paths", "kind": "solution", "tags": ["figure"]}
+# Q16.3: the three paths (pixel blend, i-RevNet, i-ResNet) for three pairs of test digits, and the endpoint errors.
 ### BEGIN SOLUTION
 invertible_models = {"i-RevNet": irevnet, "i-ResNet": iresnet}
 with torch.no_grad():
@@ -1899,6 +1900,7 @@ print(f"range of the inputs' pixels: [{float(test_x.min()):+.1f}, {float(test_x.
 ### END SOLUTION
 
 # %% {"id": "q16_predictions", "kind": "solution", "tags": ["figure"]}
+# Q16.4: what each classifier predicts along its path and along the pixel blend, plotted against t.
 ### BEGIN SOLUTION
 t = torch.linspace(0, 1, 41)
 fig, axes = plt.subplots(len(pairs), 2, figsize=(9, 2.6 * len(pairs)), sharex=True, sharey=True, squeeze=False)
@@ -1970,6 +1972,7 @@ plt.show()
 # norm of their convolutions (your tools of Q12).
 
 # %% {"id": "q17_measure", "kind": "solution"}
+# Q17: the comparison table of the two trained networks.
 ### BEGIN SOLUTION
 def timed(function, repeats: int = 3) -> float:
     """Best wall time of `repeats` calls, in seconds."""
