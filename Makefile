@@ -2,7 +2,8 @@
 #   make all    set up .venv if needed, regenerate the release, autograde the samples,
 #               print the score table and where the feedback is, rebuild the self-study edition
 #   make test   set up .venv if needed, run the whole test suite
-# Development: `make quick` runs the tests that do not autograde whole notebooks.
+# Development: `make quick` runs the tests that do not autograde whole notebooks;
+# `make catalogue` regrades the catalogue of submissions and rewrites its report.
 
 PYTHON ?= python3
 VENV := .venv
@@ -16,7 +17,7 @@ endif
 export PATH := $(abspath $(BIN)):$(PATH)
 export MPLBACKEND := Agg
 
-.PHONY: all test quick release build selfstudy benchmark clean
+.PHONY: all test quick release build selfstudy catalogue benchmark clean
 
 all: $(BIN)/.installed
 	$(BIN)/python -m inn_course all
@@ -29,6 +30,10 @@ quick: $(BIN)/.installed
 
 release build selfstudy: $(BIN)/.installed
 	$(BIN)/python -m inn_course $@
+
+# Grade every case of tests/submissions/catalogue.py, rewrite docs/grading-catalogue.md.
+catalogue: $(BIN)/.installed
+	$(BIN)/python -m tests.submissions.report
 
 benchmark: $(BIN)/.installed
 	$(BIN)/python benchmarks/bench_grading.py

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 from traitlets.config import Config
 
-from . import notebooks, submissions
-from .api import open_api
+from . import notebooks, processes, submissions
+from .api import load_config, open_api
 from .paths import CourseLayout
 
 
@@ -33,23 +33,39 @@ class GradeResult:
     error: str = ""
 
 
-def autograde(layout: CourseLayout, students: list[str], config: Config | None = None) -> list[GradeResult]:
-    """Scan and autograde each student; one broken submission never stops the others."""
+def autograde(layout: CourseLayout, students: list[str], config: Config | None = None,
+              timeout: int | None = None) -> list[GradeResult]:
+    """Scan and autograde each student; one broken or hostile submission never stops or touches the others.
+
+    ``timeout`` (seconds per cell) overrides the course's ``Execute.timeout`` for this batch.
+    """
+    if timeout is not None:
+        config = Config(config or load_config(layout))
+        config.Execute.timeout = timeout
     api = open_api(layout, config)
-    graded = notebooks.graded_cells(notebooks.read(layout.source_notebook))
-    max_points = {gid: float(notebooks.nbgrader(c)["points"]) for gid, c in graded.items()}
+    baseline = submissions.Baseline.of(layout)
+    max_points = {gid: float(notebooks.nbgrader(c)["points"])
+                  for gid, c in notebooks.graded_cells(notebooks.read(layout.source_notebook)).items()}
+    processes.adopt_orphans()
     results = []
     for student in students:
         started = time.perf_counter()
-        scan = submissions.scan(layout, student, expected=set(graded))
+        scan = submissions.scan(layout, student, baseline)
         result = GradeResult(student, success=False, flags=list(scan.flags),
                              max_score=sum(max_points.values()), max_points=dict(max_points))
         if scan.gradable:
+            before = processes.descendants()
             outcome = api.autograde(layout.assignment, student, force=True, create=True)
+            left = processes.kill_new(before)
+            if left:
+                result.flags.append(f"left {len(left)} process(es) running after grading, killed: {'; '.join(left)}")
             result.success = bool(outcome["success"])
             result.error = outcome.get("error") or ""
             if result.success:
                 _collect_scores(api, layout, result)
+                result.flags.extend(_run_time_flags(layout, student))
+            elif "DeadKernelError" in result.error + outcome.get("log", "") or "Kernel died" in result.error + outcome.get("log", ""):
+                result.flags.append("the kernel died while running it (os._exit, a crash, or out of memory): not graded")
             else:
                 result.flags.append("nbgrader could not grade it: see error")
         else:
@@ -57,6 +73,14 @@ def autograde(layout: CourseLayout, students: list[str], config: Config | None =
         result.seconds = time.perf_counter() - started
         results.append(result)
     return results
+
+
+def _run_time_flags(layout: CourseLayout, student: str) -> list[str]:
+    """What the graded run itself shows: cells stopped by the per-cell timeout."""
+    nb = notebooks.read(layout.notebook("autograded", student))
+    timed_out = [c.get("id", "?") for c in nb.cells
+                 if any(o.get("ename") == "CellTimeoutError" for o in c.get("outputs", []))]
+    return [f"cells stopped by the time limit: {', '.join(timed_out)}"] if timed_out else []
 
 
 def _collect_scores(api, layout: CourseLayout, result: GradeResult) -> None:

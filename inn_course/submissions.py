@@ -10,7 +10,7 @@ from pathlib import Path
 
 import nbformat
 
-from . import lint, notebooks
+from . import codescan, lint, notebooks
 from .paths import CourseLayout
 
 # The samples graded by `make all` and committed under autograded/.
@@ -75,15 +75,76 @@ class Scan:
     flags: list[str] = field(default_factory=list)
 
 
-def scan(layout: CourseLayout, student: str, expected: set[str] | None = None) -> Scan:
-    """Check a submission before nbgrader sees it; repair what would abort a batch.
+@dataclass(frozen=True)
+class Baseline:
+    """What a submission is compared with: the release's cells (by cell id) and the graded cells of the source."""
 
-    nbgrader 0.9.6 aborts the whole autograde run on a duplicated grade cell
-    (its DeduplicateIds leaves metadata it then rejects). The scan keeps the
-    first cell of each grade id, turns later copies into ordinary cells, keeps
-    the untouched file beside it (``<name>.ipynb.submitted``) and flags the
-    submission for review. Deleted test cells need no repair here (nbgrader
-    restores them, see OverwriteCells.add_missing_cells) but are flagged.
+    release_cells: dict[str, nbformat.NotebookNode]
+    graded_ids: frozenset[str]
+
+    @classmethod
+    def of(cls, layout: CourseLayout) -> "Baseline":
+        release = notebooks.read(layout.release_notebook)
+        source = notebooks.read(layout.source_notebook)
+        return cls({c.id: c for c in release.cells}, frozenset(notebooks.graded_cells(source)))
+
+
+# nbgrader metadata a student has no reason to change; a changed grade_id would make nbgrader
+# miss the cell (or abort on an unknown one), so all of them are put back from the release.
+_RESTORED_KEYS = ("grade_id", "points", "grade", "solution", "locked", "task", "checksum")
+
+
+def _restore_metadata(nb, baseline: Baseline) -> list[str]:
+    """Put back the nbgrader metadata of cells that kept their release cell id; drop unknown grade ids."""
+    changed, seen = [], set()
+    for cell in nb.cells:
+        original = baseline.release_cells.get(cell.get("id")) if cell.get("id") not in seen else None
+        seen.add(cell.get("id"))
+        meta = cell.metadata.get("nbgrader")
+        if original is not None and "nbgrader" in original.metadata:
+            want = original.metadata["nbgrader"]
+            have = meta or {}
+            edits = [k for k in _RESTORED_KEYS if have.get(k) != want.get(k)]
+            if edits:
+                changed.append(f"{want['grade_id']} ({', '.join(edits)})")
+                cell.metadata["nbgrader"] = dict(want)
+        elif meta and meta.get("grade_id") not in {
+                c.metadata["nbgrader"]["grade_id"] for c in baseline.release_cells.values() if "nbgrader" in c.metadata}:
+            changed.append(f"{meta.get('grade_id')} (unknown grade id: now an ordinary cell)")
+            cell.metadata.pop("nbgrader")
+    return changed
+
+
+def _edited_locked_cells(nb, baseline: Baseline) -> list[str]:
+    """Locked cells whose text differs from the release (nbgrader puts the release's text back)."""
+    edited = []
+    for cell in nb.cells:
+        original = baseline.release_cells.get(cell.get("id"))
+        if original is not None and notebooks.nbgrader(original).get("locked") and cell.source != original.source:
+            edited.append(notebooks.grade_id(original))
+    return edited
+
+
+def student_code_cells(nb, baseline: Baseline) -> list:
+    """Code cells that run as the student left them (locked cells are put back by nbgrader)."""
+    return [c for c in nb.cells if c.cell_type == "code"
+            and not notebooks.nbgrader(baseline.release_cells.get(c.get("id"), c)).get("locked")]
+
+
+def scan(layout: CourseLayout, student: str, baseline: Baseline | None = None) -> Scan:
+    """Check a submission before nbgrader sees it; repair what would abort or fool a batch; flag it all.
+
+    - nbgrader 0.9.6 aborts the whole autograde run on a duplicated grade cell
+      (its DeduplicateIds leaves metadata it then rejects): the first cell of
+      each grade id is kept, later copies become ordinary cells.
+    - Edited nbgrader metadata (a changed grade id, points, checksum) is put
+      back from the release, matched by cell id; cells with unknown grade ids
+      become ordinary cells.
+    - Deleted graded cells and edited locked cells need no repair (nbgrader
+      restores them) but are flagged.
+    - Code that could interfere with grading (``codescan``) is flagged.
+
+    A repaired submission keeps its untouched file beside it (``<name>.ipynb.submitted``).
     """
     result = Scan(student)
     path = layout.notebook("submitted", student)
@@ -97,6 +158,8 @@ def scan(layout: CourseLayout, student: str, expected: set[str] | None = None) -
         result.gradable = False
         result.flags.append(f"not a readable notebook ({type(error).__name__}): not graded")
         return result
+    baseline = baseline or Baseline.of(layout)
+    repaired = False
 
     duplicates = lint.duplicate_grade_ids(nb)
     if duplicates:
@@ -107,13 +170,26 @@ def scan(layout: CourseLayout, student: str, expected: set[str] | None = None) -
                 cell.metadata.pop("nbgrader", None)
             elif gid:
                 seen.add(gid)
-        shutil.copyfile(path, path.with_name(path.name + ".submitted"))
-        notebooks.write(nb, path)
+        repaired = True
         result.flags.append(f"duplicated grade cells {', '.join(duplicates)}: later copies ignored")
 
-    if expected is None:  # the graded cells of the source (callers scanning a batch pass them once)
-        expected = set(notebooks.graded_cells(notebooks.read(layout.source_notebook)))
-    missing = sorted(expected - set(notebooks.graded_cells(nb)))
+    restored = _restore_metadata(nb, baseline)
+    if restored:
+        repaired = True
+        result.flags.append(f"edited nbgrader metadata, put back from the release: {', '.join(restored)}")
+
+    if repaired:
+        shutil.copyfile(path, path.with_name(path.name + ".submitted"))
+        notebooks.write(nb, path)
+
+    missing = sorted(baseline.graded_ids - set(notebooks.graded_cells(nb)))
     if missing:
         result.flags.append(f"graded cells missing, restored from the source: {', '.join(missing)}")
+    edited = _edited_locked_cells(nb, baseline)
+    if edited:
+        result.flags.append(f"locked cells edited, restored from the source: {', '.join(edited)}")
+
+    findings = [f for cell in student_code_cells(nb, baseline) for f in codescan.scan_code(cell.get("id", "?"), cell.source)]
+    if findings:
+        result.flags.append(codescan.summary(findings))
     return result

@@ -96,6 +96,8 @@ print(f"train: {tuple(train_x.shape)}, test: {tuple(test_x.shape)}")
 ### BEGIN HIDDEN TESTS
 import contextlib as _contextlib
 import types as _types
+
+import numpy
 import warnings as _warnings
 
 # nbgrader fails a test cell that writes anything to stderr; a warning is not a wrong answer.
@@ -177,12 +179,21 @@ def _build_grading_kit():
         return module
 
     def as_tensors(value):
-        return list(value) if isinstance(value, (tuple, list)) else [value]
+        return list(value) if type(value) in (tuple, list) else [value]
+
+    def as_float(value):
+        """``value`` as a plain float if it is a float (numpy's included), else None.
+
+        Strict on the type, so that an answer returning an object that compares equal
+        to anything (a float subclass with its own __sub__ or __lt__) is not believed.
+        """
+        return float(value) if type(value) in (float, numpy.float64, numpy.float32) else None
 
     def error(a, b):
         """Largest entry-wise difference, relative to the size of b (>= 1): inputs of any scale."""
         a, b = as_tensors(a), as_tensors(b)
-        if len(a) != len(b) or any(not torch.is_tensor(t) or t.shape != u.shape for t, u in zip(a, b)):
+        tensor_types = (torch.Tensor, nn.Parameter)  # exact types: a subclass could redefine the arithmetic
+        if len(a) != len(b) or any(type(t) not in tensor_types or t.shape != u.shape for t, u in zip(a, b)):
             return float("inf")
         a, b = [t.detach().double() for t in a], [u.detach().double() for u in b]
         scale = max(1.0, max(float(u.abs().max()) for u in b))
@@ -327,7 +338,7 @@ def _build_grading_kit():
     kit.Block, kit.IResNet, kit.train_norm, kit.fixed_point_steps = Block, IResNet, train_norm, fixed_point_steps
     kit.passed = set()  # test cells whose hidden tests all passed: later ones rely on them
     kit.accuracy, kit.test, kit.train = accuracy, accuracy, train
-    kit.swap, kit.perturb, kit.as_tensors, kit.error = swap, perturb, as_tensors, error
+    kit.swap, kit.perturb, kit.as_tensors, kit.as_float, kit.error = swap, perturb, as_tensors, as_float, error
     kit.TOLERANCE = {torch.float32: 1e-4, torch.float64: 1e-10}
     return kit
 
@@ -543,8 +554,9 @@ plt.close(_fig)
 print("Visible tests passed.")
 ### BEGIN HIDDEN TESTS
 _small_acc = _KIT.accuracy(_small)
-assert abs(test(_small) - _small_acc) < 0.01, \
-    "test must return the percentage of the 10,000 test images the network classifies correctly."
+_got = _KIT.as_float(test(_small))
+assert _got is not None and abs(_got - _small_acc) < 0.01, \
+    "test must return, as a float, the percentage of the 10,000 test images the network classifies correctly."
 # Threshold, measured with the reference train() on 2 threads, seeds 0-9:
 #   77.9 63.4 67.5 70.3 67.3 10.1 82.6 63.4 52.1 81.0 % (seed 5 collapsed: dead ReLUs).
 # A correct train() with another shuffling draws from this distribution, so one
@@ -1022,7 +1034,8 @@ assert isinstance(_result, dict) and set(_result) == set(_models), \
 for _name, _model in _models.items():
     _measured = _KIT.accuracy(_model)
     assert _measured > 50.0, f"train_and_compare did not train the model {_name!r}: call train on each model."
-    assert isinstance(_result[_name], float) and abs(_result[_name] - _measured) < 0.01, \
+    _value = _KIT.as_float(_result[_name])
+    assert _value is not None and abs(_value - _measured) < 0.01, \
         "train_and_compare must return the test accuracy each trained model actually reaches."
 ### END HIDDEN TESTS
 
@@ -1102,14 +1115,15 @@ class _OffByOne(nn.Module):
 
 
 _x = torch.randn(8, 16, 7, 7, generator=torch.Generator().manual_seed(31))
-assert abs(reconstruction_error(_OffByOne(), _x) - 1e-3) < 1e-5, \
+_got = _KIT.as_float(reconstruction_error(_OffByOne(), _x))
+assert _got is not None and abs(_got - 1e-3) < 1e-5, \
     "reconstruction_error must measure the largest entry-wise difference between x and its reconstruction."
 for _dtype in (torch.float32, torch.float64):
     _model = _KIT.perturb(_KIT.IRevNet().to(_dtype), seed=32)
     with torch.no_grad():
         _expected = float((_model.inverse(_model(_x.to(_dtype), classif=False)) - _x.to(_dtype)).abs().max())
-    _got = reconstruction_error(_model, _x.to(_dtype))
-    assert isinstance(_got, float) and abs(_got - _expected) <= 0.1 * _expected + 1e-12, \
+    _got = _KIT.as_float(reconstruction_error(_model, _x.to(_dtype)))
+    assert _got is not None and abs(_got - _expected) <= 0.1 * _expected + 1e-12, \
         f"reconstruction_error does not match the error of a reference i-RevNet in {_dtype}."
 ### END HIDDEN TESTS
 
@@ -1200,7 +1214,8 @@ assert hasattr(resnet, "losses"), "resnet must be the network that train() retur
 if "q02_train_test" in _KIT.passed:
     _acc = _KIT.accuracy(resnet)
     assert _acc >= 75.0, f"resnet classifies only {_acc:.1f} % of the test digits: was it trained with train()?"
-    assert abs(resnet_accuracy - _acc) < 0.01, "resnet_accuracy must be the accuracy test(resnet) measures."
+    _value = _KIT.as_float(resnet_accuracy)
+    assert _value is not None and abs(_value - _acc) < 0.01, "resnet_accuracy must be the accuracy test(resnet) measures."
 ### END HIDDEN TESTS
 
 # %% [markdown] {"id": "q11_fixed_point", "kind": "task", "points": 3}
@@ -1694,7 +1709,9 @@ _block.normalize(0.9)
 _y = torch.randn(4, 16, 7, 7, generator=torch.Generator().manual_seed(62), dtype=torch.float64)
 _expected = _KIT.fixed_point_steps(_block, _y, 30)
 _got = fixed_point_trace(_block, _y, 30)
-assert isinstance(_got, list) and len(_got) == 30, "fixed_point_trace must return n_iter step sizes."
+assert type(_got) is list and len(_got) == 30, "fixed_point_trace must return a list of n_iter step sizes."
+_got = [_KIT.as_float(a) for a in _got]
+assert None not in _got, "fixed_point_trace must return the step sizes as floats."
 assert all(abs(a - b) <= 1e-6 * b + 1e-12 for a, b in zip(_got, _expected)), \
     "fixed_point_trace does not follow x_{k+1} = y - F(x_k) from x_0 = y on a reference block."
 ### END HIDDEN TESTS
@@ -1853,7 +1870,7 @@ for _model, _name, _n, (_a, _b), _dtype in [(_irev, "i-RevNet", 5, (3, 8), torch
         _t = torch.linspace(0, 1, _n, dtype=torch.float64).to(_dtype).reshape(-1, 1, 1, 1)
         _expected = _model.inverse((1 - _t) * _f[0] + _t * _f[1])
     _path = interpolate(_model, _x0, _x1, n_points=_n)
-    assert torch.is_tensor(_path) and tuple(_path.shape) == (_n, 16, 7, 7), \
+    assert type(_path) is torch.Tensor and tuple(_path.shape) == (_n, 16, 7, 7), \
         f"For n_points={_n}, interpolate must return a tensor of shape ({_n}, 16, 7, 7)."
     assert bool(torch.isfinite(_path).all()), f"The {_name} path contains infinite or NaN values."
     assert _KIT.error(_path[0], _x0) <= 1e-4 and _KIT.error(_path[-1], _x1) <= 1e-4, \

@@ -1,7 +1,8 @@
 """Shared fixtures: a throw-away copy of the course, graded once per test session.
 
 Autograding runs whole notebooks, so the slow fixtures are session-scoped and
-every grading test reads the same results (one nbgrader run for all samples).
+every grading test reads the same results: one batch grades the whole catalogue
+of submissions (tests/submissions/catalogue.py).
 """
 
 from __future__ import annotations
@@ -11,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from inn_course import notebooks, submissions
 from inn_course.paths import DATA_ENV, REPO_ROOT, CourseLayout, copy_course, default_data_root
 
-from .submissions import variants
+from .submissions import report
 
 @pytest.fixture(scope="session", autouse=True)
 def data_root() -> Path:
@@ -42,48 +42,16 @@ def released_course(tmp_path_factory) -> CourseLayout:
     return layout
 
 
-def _without_cell(nb, grade_id):
-    nb.cells = [c for c in nb.cells if notebooks.grade_id(c) != grade_id]
-    return nb
-
-
-def _with_duplicated_cell(nb, grade_id):
-    index = next(i for i, c in enumerate(nb.cells) if notebooks.grade_id(c) == grade_id)
-    copy = notebooks.nbformat.from_dict(dict(nb.cells[index]))
-    copy.id = copy.id + "-copy"
-    nb.cells.insert(index + 1, copy)
-    return nb
-
-
-# Submissions graded together in one session: name -> how to make it from the samples.
-GRADED_SUBMISSIONS = {
-    "reference": lambda layout: submissions.sample(layout, "reference"),
-    "handout": lambda layout: submissions.sample(layout, "handout"),
-    # Deleted test cell: nbgrader must put it back and grade it (full marks here).
-    "deleted_test_cell": lambda layout: _without_cell(submissions.sample(layout, "reference"), "q02_train_test"),
-    # Duplicated grade cell: nbgrader 0.9.6 would abort the batch; the scan repairs and flags it.
-    "duplicated_test_cell": lambda layout: _with_duplicated_cell(submissions.sample(layout, "reference"), "q01_visualise_data"),
-    # Not a notebook at all: reported, not graded, and the batch goes on.
-    "not_json": lambda layout: '{"cells": [ this is not json',
-}
-for _variant in variants.VARIANTS:
-    GRADED_SUBMISSIONS[_variant.name] = (
-        lambda layout, v=_variant: variants.apply(submissions.sample(layout, "reference"), v)
-    )
-
-
 @pytest.fixture(scope="session")
 def graded(released_course):
-    """Autograde every GRADED_SUBMISSIONS entry in one batch; results by student."""
-    from inn_course import feedback, grade
+    """Autograde every case of the catalogue in one session (tests/submissions/catalogue.py).
+
+    Returns the course, the results by case name and the feedback outcomes by student.
+    """
+    from inn_course import feedback
 
     layout = released_course
-    for student, make in GRADED_SUBMISSIONS.items():
-        submissions.submit(layout, student, make(layout))
-    # not_json sits in the middle of the batch: students after it must still be graded.
-    order = ["reference", "not_json", "duplicated_test_cell", "handout", "deleted_test_cell"]
-    order += [v.name for v in variants.VARIANTS]
-    results = {r.student: r for r in grade.autograde(layout, order)}
+    results = report.grade_catalogue(layout)
     graded_ok = [s for s, r in results.items() if r.success]
     feedback_outcomes = feedback.generate_feedback(layout, graded_ok)
     return layout, results, feedback_outcomes

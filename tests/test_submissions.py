@@ -1,11 +1,15 @@
 """Does the pre-grading scan repair and flag what would abort nbgrader, without running anything?"""
 
+import shutil
+
 from inn_course import grade, lint, notebooks, submissions
-from inn_course.paths import copy_course
+from inn_course.paths import REPO_ROOT, copy_course
 
 
 def _course_with(tmp_path, student, nb_or_text):
+    """A course with the committed release (what the scan compares with) and one submission."""
     layout = copy_course(tmp_path)
+    shutil.copytree(REPO_ROOT / "release", layout.root / "release")
     submissions.submit(layout, student, nb_or_text)
     return layout
 
@@ -57,3 +61,37 @@ def test_score_table_marks_manual_cells():
                                max_points={"q01": 3.0, "q02": 2.0}, cells={"q01": 3.0, "q02": None})
     table = grade.score_table([result])
     assert "3/5 (2 to grade by hand)" in table and "–" in table
+
+
+def test_edited_metadata_is_put_back_and_unknown_grade_ids_dropped(repo, tmp_path):
+    """Are a renamed grade id and edited points restored by cell id, and a foreign grade id neutralised?"""
+    nb = _release(repo)
+    index = next(i for i, c in enumerate(nb.cells) if notebooks.grade_id(c) == "q14_iresnet")
+    nb.cells[index].metadata["nbgrader"]["grade_id"] = "q14_mine"
+    nb.cells[index + 1].metadata.setdefault("nbgrader", {})
+    points = next(c for c in nb.cells if notebooks.grade_id(c) == "q05_split")
+    points.metadata["nbgrader"]["points"] = 200
+    foreign = notebooks.nbformat.v4.new_code_cell("pass", id="student-cell")
+    foreign.metadata["nbgrader"] = {"grade": True, "grade_id": "bonus", "points": 10, "locked": False,
+                                    "solution": False, "schema_version": 3}
+    nb.cells.append(foreign)
+    layout = _course_with(tmp_path, "frank", nb)
+    scan = submissions.scan(layout, "frank")
+    flags = "\n".join(scan.flags)
+    assert "q14_iresnet (grade_id)" in flags and "q05_split (points)" in flags
+    assert "bonus (unknown grade id: now an ordinary cell)" in flags
+    repaired = notebooks.read(layout.notebook("submitted", "frank"))
+    assert set(notebooks.graded_cells(repaired)) == set(notebooks.graded_cells(_release(repo)))
+    assert notebooks.nbgrader(next(c for c in repaired.cells if notebooks.grade_id(c) == "q05_split"))["points"] == 2
+
+
+def test_edited_test_cell_and_hostile_code_are_flagged(repo, tmp_path):
+    """Are an edited test cell and an added cell that patches torch both reported?"""
+    nb = _release(repo)
+    next(c for c in nb.cells if notebooks.grade_id(c) == "q09_exact_inverse").source = "pass"
+    nb.cells.append(notebooks.nbformat.v4.new_code_cell("torch.allclose = lambda *a: True", id="student-patch"))
+    layout = _course_with(tmp_path, "grace", nb)
+    flags = "\n".join(submissions.scan(layout, "grace").flags)
+    assert "locked cells edited, restored from the source: q09_exact_inverse" in flags
+    assert "patches a library the tests use (cell" not in flags  # the summary names kinds, then places
+    assert "patches a library the tests use" in flags and "cell student-patch line 1" in flags

@@ -588,6 +588,27 @@ def interpolate(model, x0, x1, n_points=9):
 ''' + PLOT_PATHS
 
 
+PLOT_DIGITS_INDEX_TITLES = '''
+def plot_digits(images, labels, ncols=8):
+    fig, axes = plt.subplots(-(-len(images) // ncols), ncols, squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k < len(images):
+            ax.imshow(images[k], cmap="gray")
+            ax.set_title(str(k))  # wrong: the position, not the label
+    return fig
+
+
+def plot_network_view(x, label):
+    fig, axes = plt.subplots(4, 4)
+    for channel, ax in enumerate(axes.flat):
+        ax.imshow(x[channel], cmap="gray")
+        ax.set_title(str(channel))
+        ax.axis("off")
+    return fig
+'''
+
+
 VARIANTS = [
     Variant(
         "correct_other_style",
@@ -624,9 +645,11 @@ VARIANTS = [
     ),
     Variant(
         "wrong_normalize_crushes",
-        "normalize divides by the sum of |w| (a bound hundreds of times too loose): Lipschitz safe, expressivity lost",
-        {"q13_invertible_residual_answer": BLOCK_NORMALIZE_L1 + TRAIN_NORM_REFERENCE_STYLE},
-        frozenset({"q13_invertible_residual"}),
+        "normalize divides by the sum of |w| (a bound hundreds of times too loose): Lipschitz safe, expressivity lost; "
+        "plot_digits titles each digit with its position instead of its label",
+        {"q13_invertible_residual_answer": BLOCK_NORMALIZE_L1 + TRAIN_NORM_REFERENCE_STYLE,
+         "q01_visualise_data_answer": PLOT_DIGITS_INDEX_TITLES},
+        frozenset({"q13_invertible_residual", "q01_visualise_data"}),
     ),
     Variant(
         "wrong_split_sign_norm",

@@ -1,0 +1,408 @@
+"""The catalogue: every kind of submission the autograder must score right or flag.
+
+Each ``Case`` is made from a sample submission (the reference answers or the
+untouched handout) by a small patch, and says what grading must give it:
+its score on every autograded cell (the base's, minus ``loses``, plus
+``gains``) and the flags it must raise. ``tests/test_catalogue.py`` grades
+them all in one batch and compares; ``docs/grading-catalogue.md`` is the
+report of the same run (``make catalogue`` rewrites it, and the test suite
+fails if any outcome changes).
+
+Kinds: correct (different but right: full marks), wrong (lose exactly their
+questions), broken (syntax errors, crashes, endless loops, memory), tampered
+(edited test cells and nbgrader metadata), hostile (code that attacks the
+grading; scored right, or flagged for a human where it cannot be stopped
+inside the kernel).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import nbformat
+
+from inn_course import notebooks
+
+from . import variants
+
+KINDS = ("correct", "wrong", "broken", "tampered", "hostile")
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    kind: str
+    what: str
+    make: Callable[[dict], object]  # samples {"reference": nb, "handout": nb} -> notebook (or raw text)
+    base: str = "reference"  # the sample whose scores are expected, but for `loses` and `gains`
+    loses: frozenset[str] = frozenset()  # autograded cells at 0 although the base scores them
+    gains: frozenset[str] = frozenset()  # autograded cells at full points although the base scores 0
+    flags: tuple[str, ...] = ()  # text each expected flag contains
+    graded: bool = True  # False: reported as not gradable, no scores
+    timeout: int | None = None  # seconds per cell, when the case needs its own (shorter) limit
+
+
+# ------------------------------------------------------------------ small, readable patches
+
+def _copy(nb):
+    return nbformat.from_dict(json.loads(notebooks.dumps(nb)))
+
+
+def _index(nb, grade_id: str) -> int:
+    return next(i for i, c in enumerate(nb.cells) if notebooks.grade_id(c) == grade_id)
+
+
+def with_answers(nb, answers: dict[str, str]):
+    nb = _copy(nb)
+    for grade_id, source in answers.items():
+        nb.cells[_index(nb, grade_id)].source = source.strip("\n")
+    return nb
+
+
+def with_new_cell(nb, after: str, source: str, cell_id: str):
+    """A cell the student added (no nbgrader metadata) right after the cell ``after`` (a cell id)."""
+    nb = _copy(nb)
+    index = next(i for i, c in enumerate(nb.cells) if c.id == after)
+    nb.cells.insert(index + 1, nbformat.v4.new_code_cell(source.strip("\n"), id=cell_id))
+    return nb
+
+
+def without_cell(nb, grade_id: str):
+    nb = _copy(nb)
+    del nb.cells[_index(nb, grade_id)]
+    return nb
+
+
+def with_duplicated_cell(nb, grade_id: str):
+    nb = _copy(nb)
+    index = _index(nb, grade_id)
+    copy = nbformat.from_dict(json.loads(json.dumps(nb.cells[index])))
+    copy.id = copy.id + "-copy"
+    nb.cells.insert(index + 1, copy)
+    return nb
+
+
+def with_metadata(nb, of: str, **changes):
+    """The nbgrader metadata of the cell with grade id ``of``, changed."""
+    nb = _copy(nb)
+    nb.cells[_index(nb, of)].metadata["nbgrader"].update(changes)
+    return nb
+
+
+def with_function(source: str, name: str, new_definition: str) -> str:
+    """``source`` with the top-level function ``name`` replaced by ``new_definition``."""
+    node = next(n for n in ast.parse(source).body if isinstance(n, ast.FunctionDef) and n.name == name)
+    lines = source.splitlines()
+    start = node.lineno - 1 - len(node.decorator_list)
+    return "\n".join(lines[:start] + new_definition.strip("\n").splitlines() + lines[node.end_lineno:])
+
+
+def _answer(nb, grade_id: str) -> str:
+    return nb.cells[_index(nb, grade_id)].source
+
+
+# ------------------------------------------------------------------ answers used by the cases below
+
+TRAIN_WHILE_RENAMED = '''
+def train(network, n_epoch=40, learning_rate=0.05):
+    """A while loop over shuffled index chunks; other names throughout."""
+    sgd = torch.optim.SGD(network.parameters(), lr=learning_rate, momentum=0.9)
+    network.losses = []
+    network.train()
+    epoch = 0
+    while epoch < n_epoch:
+        shuffled = torch.randperm(train_x.shape[0])
+        seen, summed = 0, 0.0
+        for chunk in torch.split(shuffled, BATCH_SIZE):
+            sgd.zero_grad()
+            objective = nn.CrossEntropyLoss()(network(train_x[chunk]), train_y[chunk])
+            objective.backward()
+            sgd.step()
+            summed += float(objective) * chunk.numel()
+            seen += chunk.numel()
+        network.losses.append(summed / seen)
+        epoch += 1
+    return network
+
+
+def test(network):
+    network.eval()
+    with torch.no_grad():
+        right = network(test_x).argmax(-1).eq(test_y).sum().item()
+    return 100.0 * right / test_y.numel()
+
+
+def plot_losses(network):
+    fig, axis = plt.subplots()
+    axis.plot(range(1, 1 + len(network.losses)), network.losses, "o-")
+    axis.set(xlabel="epoch", ylabel="training loss", yscale="log")
+    return fig
+'''
+
+TRAIN_NORM_WHILE_RENAMED = '''
+def train_norm(network, n_epoch=40, learning_rate=0.05):
+    sgd = torch.optim.SGD(network.parameters(), lr=learning_rate, momentum=0.9)
+    network.losses = []
+    epoch = 0
+    while epoch < n_epoch:
+        summed = 0.0
+        for chunk in torch.split(torch.randperm(train_x.shape[0]), BATCH_SIZE):
+            sgd.zero_grad()
+            objective = F.cross_entropy(network(train_x[chunk]), train_y[chunk])
+            objective.backward()
+            sgd.step()
+            network.normalize()
+            summed += float(objective) * len(chunk)
+        network.losses.append(summed / train_x.shape[0])
+        epoch += 1
+    return network
+'''
+
+ERROR_ALWAYS_SMALL = '''
+class _Small(float):
+    """Looks like a float, and is smaller than, and equal to, anything."""
+
+    def __lt__(self, other):
+        return True
+
+    def __le__(self, other):
+        return True
+
+    def __eq__(self, other):
+        return True
+
+    def __sub__(self, other):
+        return _Small(0.0)
+
+    __rsub__ = __sub__
+
+    def __abs__(self):
+        return _Small(0.0)
+
+
+def reconstruction_error(model, x):
+    return _Small(1.0)  # wrong: no measurement at all
+'''
+
+ERROR_ZERO = '''
+def reconstruction_error(model, x):
+    return 0.0  # wrong: no measurement at all
+'''
+
+INPUT_TRANSFORMER = '''
+def _skip_tests(lines):
+    """Turn every cell that asserts anything into `pass` before IPython runs it."""
+    return ["pass\\n"] if any("assert" in line for line in lines) else lines
+
+
+get_ipython().input_transformers_cleanup.append(_skip_tests)
+'''
+
+AST_TRANSFORMER = '''
+import ast
+
+
+class _NoTests(ast.NodeTransformer):
+    """Empty every cell that contains an assert statement."""
+
+    def visit_Module(self, node):
+        if any(isinstance(n, ast.Assert) for n in ast.walk(node)):
+            node.body = [ast.copy_location(ast.Pass(), node.body[0])]
+        return ast.fix_missing_locations(node)
+
+
+get_ipython().ast_transformers.append(_NoTests())
+'''
+
+PATCHED_BUILTINS = '''
+import builtins
+
+builtins.abs = lambda value: 0.0  # every |difference| a test takes is now 0
+'''
+
+PATCHED_TORCH = '''
+torch.allclose = lambda *args, **kwargs: True
+torch.Tensor.abs = lambda self: self * 0  # every error a test measures is now 0
+'''
+
+READS_FILES = '''
+from pathlib import Path
+
+course = Path.cwd().parents[2]
+hidden = (course / "source" / "invertible_networks" / "invertible_networks.ipynb").read_text()
+grades = (course / "gradebook.db").read_bytes()
+print(len(hidden), len(grades))
+'''
+
+BACKGROUND_PROCESS = '''
+import subprocess
+import sys
+
+# Sleeps, then overwrites the gradebook: long after this notebook's grading has ended.
+subprocess.Popen([sys.executable, "-c",
+                  "import time, pathlib; time.sleep(300); pathlib.Path('../../../gradebook.db').write_text('gone')"],
+                 start_new_session=True)
+'''
+
+NETWORK = '''
+import socket
+
+try:
+    socket.create_connection(("example.org", 80), timeout=3).close()
+except OSError:
+    pass
+'''
+
+ENDLESS_LOOP = '''
+while True:
+    pass
+'''
+
+MEMORY_HOG = '''
+too_much = torch.empty(2 ** 44)  # 64 TiB of float32
+'''
+
+KERNEL_EXIT = '''
+import os
+
+os._exit(0)
+'''
+
+SYNTAX_ERROR = '''
+def reconstruction_error(model, x)
+    return float((model.inverse(model(x, classif=False)) - x).abs().max())
+'''
+
+
+def _renamed(samples):
+    reference = samples["reference"]
+    q13 = with_function(_answer(reference, "q13_invertible_residual_answer"), "train_norm", TRAIN_NORM_WHILE_RENAMED)
+    nb = with_answers(reference, {"q02_train_test_answer": TRAIN_WHILE_RENAMED,
+                                  "q13_invertible_residual_answer": q13})
+    nb = with_new_cell(nb, "q02_run", "scratch = [len(network_losses) for network_losses in [net.losses]]\nscratch",
+                       "student-scratch")
+    nb.cells.insert(3, nbformat.v4.new_markdown_cell("My notes: run the whole notebook before submitting.", id="student-notes"))
+    return nb
+
+
+def _tampered(samples):
+    nb = with_answers(samples["reference"], {"q09_exact_inverse_answer": variants.ERROR_NORM})
+    nb.cells[_index(nb, "q09_exact_inverse")].source = 'print("Visible tests passed.")'  # the test, gutted
+    nb = with_metadata(nb, "q05_split", points=200)
+    nb = with_metadata(nb, "q15_fixed_point_trace", checksum="0" * 32)
+    nb = with_metadata(nb, "q14_iresnet", grade_id="q14_mine")
+    # A test cell copied into a new cell under a new grade id, the original deleted.
+    copy = nbformat.from_dict(json.loads(json.dumps(nb.cells[_index(nb, "q01_visualise_data")])))
+    copy.id, copy.metadata["nbgrader"]["grade_id"] = "student-copy", "q01_my_tests"
+    nb = without_cell(nb, "q01_visualise_data")
+    nb.cells.insert(5, copy)
+    return nb
+
+
+def _variant_case(variant: variants.Variant) -> Case:
+    kind = "wrong" if variant.loses else "correct"
+    return Case(variant.name, kind, variant.what,
+                lambda samples, v=variant: variants.apply(_copy(samples["reference"]), v), loses=variant.loses)
+
+
+ALL_AUTOGRADED = "all"  # in `gains`: every autograded cell
+
+CASES: list[Case] = [
+    Case("reference", "correct", "the model solution", lambda s: _copy(s["reference"])),
+    *[_variant_case(v) for v in variants.VARIANTS],
+    Case("correct_while_loop_renamed", "correct",
+         "training loops written as while loops over torch.split chunks, every variable renamed, "
+         "nn.CrossEntropyLoss, float(loss); extra scratch cells (code and markdown) added by the student",
+         _renamed),
+    # broken
+    Case("handout", "broken", "the handout, untouched", lambda s: _copy(s["handout"]), base="handout"),
+    Case("not_json", "broken", "a file that is not a notebook (truncated JSON)",
+         lambda s: '{"cells": [ this is not json', graded=False, flags=("not a readable notebook",)),
+    Case("broken_syntax_import_memory", "broken",
+         "a syntax error in Q9's answer; Q1's answer imports a module that does not exist; "
+         "an added cell allocates 64 TiB",
+         lambda s: with_new_cell(with_answers(s["reference"], {
+             "q09_exact_inverse_answer": SYNTAX_ERROR,
+             "q01_visualise_data_answer": "import seaborn_is_not_installed\n" + _answer(s["reference"], "q01_visualise_data_answer"),
+         }), "q09_run", MEMORY_HOG, "student-memory"),
+         loses=frozenset({"q01_visualise_data", "q09_exact_inverse"})),
+    Case("broken_endless_loop", "broken", "an added cell loops forever (graded with a 30 s limit per cell)",
+         lambda s: with_new_cell(s["handout"], "setup", ENDLESS_LOOP, "student-loop"), base="handout",
+         flags=("cells stopped by the time limit: student-loop",), timeout=30),
+    Case("broken_kernel_exit", "broken", "an added cell ends the kernel with os._exit(0)",
+         lambda s: with_new_cell(s["handout"], "setup", KERNEL_EXIT, "student-exit"), graded=False,
+         flags=("the kernel died", "starts or signals processes")),
+    # tampered
+    Case("deleted_test_cell", "tampered", "Q2's test cell deleted",
+         lambda s: without_cell(s["reference"], "q02_train_test"),
+         flags=("graded cells missing, restored from the source: q02_train_test",)),
+    Case("duplicated_test_cell", "tampered", "Q1's test cell duplicated (nbgrader 0.9.6 would abort the batch)",
+         lambda s: with_duplicated_cell(s["reference"], "q01_visualise_data"),
+         flags=("duplicated grade cells q01_visualise_data",)),
+    Case("tampered_tests_and_metadata", "tampered",
+         "wrong Q9 with its test cell gutted; Q5 worth 200 points; Q15's checksum zeroed; Q14's grade id renamed; "
+         "Q1's test cell moved to a new cell under a new grade id",
+         _tampered, loses=frozenset({"q09_exact_inverse"}),
+         flags=("q01_my_tests (unknown grade id: now an ordinary cell)", "q05_split (points)",
+                "q14_iresnet (grade_id)", "q15_fixed_point_trace (checksum)",
+                "graded cells missing, restored from the source: q01_visualise_data",
+                "locked cells edited, restored from the source: q09_exact_inverse")),
+    # hostile
+    Case("hostile_input_transformer", "hostile",
+         "an IPython input transformer turns every cell with an assert into `pass` (the handout scores full marks)",
+         lambda s: with_new_cell(s["handout"], "setup", INPUT_TRANSFORMER, "student-hook"), base="handout",
+         gains=frozenset({ALL_AUTOGRADED}), flags=("rewires IPython or the grading",)),
+    Case("hostile_ast_transformer", "hostile",
+         "an AST transformer empties every cell with an assert (the handout scores full marks)",
+         lambda s: with_new_cell(s["handout"], "setup", AST_TRANSFORMER, "student-hook"), base="handout",
+         gains=frozenset({ALL_AUTOGRADED}), flags=("rewires IPython or the grading",)),
+    Case("hostile_patched_builtins", "hostile",
+         "builtins.abs patched to return 0, so that a reconstruction_error that measures nothing passes Q9",
+         lambda s: with_new_cell(with_answers(s["handout"], {"q09_exact_inverse_answer": ERROR_ZERO}),
+                                 "setup", PATCHED_BUILTINS, "student-patch"),
+         base="handout", gains=frozenset({"q09_exact_inverse"}),
+         flags=("patches a library the tests use", "patches builtins or uses dynamic code")),
+    Case("hostile_patched_torch", "hostile",
+         "torch.allclose and Tensor.abs patched, so that a pixel blend passes Q16",
+         lambda s: with_new_cell(with_answers(s["handout"], {"q16_interpolate_answer": variants.INTERPOLATE_PIXELS}),
+                                 "setup", PATCHED_TORCH, "student-patch"),
+         base="handout", gains=frozenset({"q16_interpolate"}), flags=("patches a library the tests use",)),
+    Case("hostile_always_equal", "hostile",
+         "reconstruction_error returns a float subclass that is smaller than and equal to anything",
+         lambda s: with_answers(s["handout"], {"q09_exact_inverse_answer": ERROR_ALWAYS_SMALL}), base="handout",
+         flags=("redefines comparison or arithmetic",)),
+    Case("hostile_reads_files", "hostile", "reads the source notebook (hidden tests) and gradebook.db from disk",
+         lambda s: with_new_cell(s["handout"], "setup", READS_FILES, "student-reader"), base="handout",
+         flags=("touches files outside its folder",)),
+    Case("hostile_background_process", "hostile",
+         "starts a process in a new session that would overwrite gradebook.db after grading",
+         lambda s: with_new_cell(s["handout"], "setup", BACKGROUND_PROCESS, "student-daemon"), base="handout",
+         flags=("left 1 process(es) running after grading, killed", "starts or signals processes")),
+    Case("hostile_network", "hostile", "opens a network connection",
+         lambda s: with_new_cell(s["handout"], "setup", NETWORK, "student-network"), base="handout",
+         flags=("uses the network",)),
+]
+
+
+def expected_cells(case: Case, autograded: dict[str, float]) -> dict[str, float] | None:
+    """Each autograded cell's expected score (None: not graded)."""
+    if not case.graded:
+        return None
+    full = {gid: points for gid, points in autograded.items()}
+    if case.base == "reference":
+        base = dict(full)
+    else:
+        base = {gid: 0.0 for gid in full}
+    gains = set(full) if ALL_AUTOGRADED in case.gains else set(case.gains)
+    for gid in gains:
+        base[gid] = full[gid]
+    for gid in case.loses:
+        base[gid] = 0.0
+    return base
+
+
+def by_name() -> dict[str, Case]:
+    return {case.name: case for case in CASES}
