@@ -58,7 +58,7 @@ def autograde(layout: CourseLayout, students: list[str], config: Config | None =
             outcome = api.autograde(layout.assignment, student, force=True, create=True)
             left = processes.kill_new(before)
             if left:
-                result.flags.append(f"left {len(left)} process(es) running after grading, killed: {'; '.join(left)}")
+                result.flags.append(f"left {len(left)} process(es) running after grading: killed")
             result.success = bool(outcome["success"])
             result.error = outcome.get("error") or ""
             if result.success:

@@ -380,7 +380,7 @@ CASES: list[Case] = [
     Case("hostile_background_process", "hostile",
          "starts a process in a new session that would overwrite gradebook.db after grading",
          lambda s: with_new_cell(s["handout"], "setup", BACKGROUND_PROCESS, "student-daemon"), base="handout",
-         flags=("left 1 process(es) running after grading, killed", "starts or signals processes")),
+         flags=("left 1 process(es) running after grading: killed", "starts or signals processes")),
     Case("hostile_network", "hostile", "opens a network connection",
          lambda s: with_new_cell(s["handout"], "setup", NETWORK, "student-network"), base="handout",
          flags=("uses the network",)),

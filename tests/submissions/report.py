@@ -108,7 +108,8 @@ def render(results: dict[str, grade.GradeResult], points: dict[str, float], case
             result = results[case.name]
             score = f"{sum(result.cells.get(g) or 0 for g in points):g}/{total:g}" if result.success else "not graded"
             flags = "<br>".join(f.replace("|", "\\|") for f in result.flags) or "–"
-            lines.append(f"| `{case.name}` | {case.what} | {score} | {_cells(case, result, points)} "
+            what = case.what.replace("|", "\\|")
+            lines.append(f"| `{case.name}` | {what} | {score} | {_cells(case, result, points)} "
                          f"| {verdict(case, result, points)} | {flags} |")
     return "\n".join(lines) + "\n"
 
