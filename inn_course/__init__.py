@@ -8,10 +8,15 @@ One module per stage, as in nbgrader's own layering:
 - ``notebooks``  reading, cleaning and comparing notebooks
 - ``lint``       checks of nbgrader metadata and of the release's secrecy
 - ``release``    source -> student release (nbgrader generate_assignment)
-- ``submissions`` sample submissions and the pre-grading scan
-- ``grade``      autograde submissions, collect per-cell scores
-- ``feedback``   feedback HTML without hidden tests
+- ``submissions`` sample submissions and the pre-grading scan (repairs, flags)
+- ``codescan``   static checks of students' code for what could interfere with grading
+- ``grade``      autograde submissions, collect per-cell scores and flags
+- ``processes``  processes a graded notebook leaves behind: found and killed
+- ``feedback``   feedback HTML without hidden tests or mark schemes
 - ``pipeline``   the main job: release, grade the samples, feedback (``make all``)
+- ``selfstudy``  the worked solution, executed, as a notebook and an HTML page
+- ``sandbox``    the bubblewrap sandbox a student's kernel runs in
+- ``classroom``  a whole class: parallel sandboxed workers, shards, merge, CSV and plot
 - ``cli``        ``inn-course`` command (``python -m inn_course``)
 """
 

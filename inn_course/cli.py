@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import grade, pipeline, release, selfstudy
+from . import classroom, grade, pipeline, release, sandbox, selfstudy
 from .paths import REPO_ROOT, CourseLayout
 
 
@@ -59,10 +59,37 @@ def _cmd_all(layout: CourseLayout, args) -> int:
     return status
 
 
+def _cmd_grade_class(layout: CourseLayout, args) -> int:
+    results_dir = (args.results or layout.root / "grading").resolve()
+    shard = classroom.parse_shard(args.shard) if args.shard else (1, 1)
+    try:
+        results = classroom.grade_class(layout, results_dir, args.workers, shard, use_sandbox=not args.no_sandbox,
+                                        student_timeout=args.student_timeout)
+    except sandbox.SandboxUnavailable as error:
+        print(f"not grading: {error}", file=sys.stderr)
+        return 2
+    if not args.shard:
+        results = classroom.merge(layout, [results_dir])
+        print(f"gradebook updated; {results_dir / 'grades.csv'}, {results_dir / 'grades.png'}")
+    else:
+        print(f"shard {args.shard} graded into {results_dir}: run `inn-course merge` on all shards' folders")
+    print(classroom.summary(results))
+    return 0 if all(r.status == "graded" for r in results) else 1
+
+
+def _cmd_merge(layout: CourseLayout, args) -> int:
+    results = classroom.merge(layout, [Path(f).resolve() for f in args.folders])
+    print(classroom.summary(results))
+    print(f"gradebook updated; grades.csv and grades.png in {Path(args.folders[0])}")
+    return 0 if all(r.status == "graded" for r in results) else 1
+
+
 COMMANDS = {
     "build": (_cmd_build, "compile lab/*.py into the nbgrader source notebook"),
     "release": (_cmd_release, "build, then generate release/ with nbgrader and check it leaks nothing"),
     "selfstudy": (_cmd_selfstudy, "build the self-study edition: the worked solution, executed, as a notebook and an HTML page"),
+    "grade-class": (_cmd_grade_class, "autograde every submitted/<student>/ in parallel, each in a sandbox, into the gradebook"),
+    "merge": (_cmd_merge, "merge the results folders of grade-class shards into the gradebook; write grades.csv and grades.png"),
     "all": (_cmd_all, "regenerate the release, grade the sample submissions (score table, feedback), build the self-study edition"),
 }
 
@@ -71,8 +98,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="inn-course", description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=REPO_ROOT, help="course directory (default: this repository)")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, (_, help_text) in COMMANDS.items():
-        sub.add_parser(name, help=help_text)
+    parsers = {name: sub.add_parser(name, help=help_text) for name, (_, help_text) in COMMANDS.items()}
+    grading = parsers["grade-class"]
+    grading.add_argument("--workers", type=int, default=None, help="parallel workers (default: what cores and memory hold)")
+    grading.add_argument("--shard", help="I/N: grade only the I-th of N shares of the class (then run merge)")
+    grading.add_argument("--results", type=Path, help="results folder (default: grading/ in the course)")
+    grading.add_argument("--student-timeout", type=float, default=classroom.STUDENT_TIMEOUT,
+                         help="seconds of wall time per student before its worker is killed")
+    grading.add_argument("--no-sandbox", action="store_true",
+                         help="run student code without bubblewrap (only where it is not installed; unsafe)")
+    parsers["merge"].add_argument("folders", nargs="+", help="results folders of grade-class shards")
     args = parser.parse_args(argv)
     layout = CourseLayout(args.root.resolve())
     return COMMANDS[args.command][0](layout, args)

@@ -242,6 +242,7 @@ def scan_code(cell_id: str, source: str) -> list[Finding]:
 def summary(findings: list[Finding], limit: int = 3) -> str:
     """One line for a flag: the kinds found, and the first few places."""
     kinds = sorted({KINDS[f.kind] for f in findings})
-    places = "; ".join(f"cell {f.cell} line {f.line}: {f.code}" for f in findings[:limit])
-    more = f"; and {len(findings) - limit} more" if len(findings) > limit else ""
+    lines = list(dict.fromkeys((f.cell, f.line, f.code) for f in findings))  # one entry per line
+    places = "; ".join(f"cell {cell} line {line}: {code}" for cell, line, code in lines[:limit])
+    more = f"; and {len(lines) - limit} more" if len(lines) > limit else ""
     return f"code that could interfere with grading ({', '.join(kinds)}): {places}{more}"

@@ -1,0 +1,111 @@
+"""Class-scale grading: plain sequential nbgrader against `inn-course grade-class` (a benchmark, not a test).
+
+In one run, on the same class of N submissions (copies of the samples: the
+reference answers, wrong answers from the catalogue, untouched handouts):
+
+1. plain ``nbgrader autograde``, one student after another (no scan, no sandbox);
+2. ``grade-class`` with 1 worker, each kernel sandboxed (bubblewrap);
+3. ``grade-class`` with 2 workers;
+4. the sandbox's own cost: a few handouts graded by one worker with and without the sandbox.
+
+Timings vary between runs on shared machines: compare the figures of one run
+with each other, on an otherwise idle machine.
+
+    .venv/bin/python benchmarks/bench_class_grading.py [N]      (default 20)
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from inn_course import classroom, release, submissions
+from inn_course.api import load_config, open_api
+from inn_course.paths import CourseLayout, copy_course
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.submissions import variants  # noqa: E402  (wrong answers of the catalogue)
+
+
+def make_class(layout: CourseLayout, size: int) -> dict[str, str]:
+    """size students: 40 % reference answers, 20 % wrong answers, 40 % untouched handouts."""
+    samples = {name: submissions.sample(layout, name) for name in submissions.SAMPLES}
+    wrong = [v for v in variants.VARIANTS if v.loses]
+    kinds = {}
+    for i in range(size):
+        slot = i % 5
+        if slot in (0, 2):
+            nb, kind = samples["reference"], "reference"
+        elif slot == 4:
+            variant = wrong[(i // 5) % len(wrong)]
+            nb, kind = variants.apply(submissions.sample(layout, "reference"), variant), variant.name
+        else:
+            nb, kind = samples["handout"], "handout"
+        student = f"student{i:03d}"
+        submissions.submit(layout, student, nb)
+        kinds[student] = kind
+    return kinds
+
+
+def fresh_course(folder: Path, size: int) -> CourseLayout:
+    layout = copy_course(folder)
+    release.generate_release(layout, load_config(layout))
+    make_class(layout, size)
+    return layout
+
+
+def timed(label: str, function) -> float:
+    started = time.perf_counter()
+    function()
+    seconds = time.perf_counter() - started
+    print(f"{label:48s} {seconds:7.1f} s", flush=True)
+    return seconds
+
+
+def main() -> int:
+    size = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        plain = fresh_course(tmp / "plain", size)
+        api = open_api(plain)
+
+        def sequential():
+            for student in plain.students():
+                api.autograde(plain.assignment, student, force=True, create=True)
+
+        print(f"{size} submissions: 40 % reference, 20 % wrong, 40 % handout")
+        t_plain = timed("plain nbgrader autograde, sequential", sequential)
+        runs = {}
+        for workers in (1, 2):
+            course = fresh_course(tmp / f"w{workers}", size)
+            runs[workers] = timed(f"grade-class, {workers} worker(s), sandboxed",
+                                  lambda: classroom.grade_class(course, tmp / f"w{workers}-results", workers,
+                                                                progress=False))
+        few = 4
+        overhead = {}
+        for sandboxed in (False, True):
+            course = copy_course(tmp / f"sb{sandboxed}")
+            release.generate_release(course, load_config(course))
+            handout = submissions.sample(course, "handout")
+            for i in range(few):
+                submissions.submit(course, f"h{i}", handout)
+            overhead[sandboxed] = timed(f"{few} handouts, 1 worker, sandbox {'on' if sandboxed else 'off'}",
+                                        lambda: classroom.grade_class(course, tmp / f"sb{sandboxed}-results", 1,
+                                                                      use_sandbox=sandboxed, progress=False))
+            shutil.rmtree(course.root)
+    print()
+    print(f"throughput, submissions per minute: plain {60 * size / t_plain:.2f}, "
+          f"1 worker {60 * size / runs[1]:.2f}, 2 workers {60 * size / runs[2]:.2f}")
+    print(f"speed-up of 2 workers over plain sequential nbgrader: {t_plain / runs[2]:.2f}x; over 1 worker: "
+          f"{runs[1] / runs[2]:.2f}x")
+    print(f"cost of 1 worker over plain nbgrader (scan, private course, sandbox, merge-ready results): "
+          f"{(runs[1] - t_plain) / size:+.1f} s per submission")
+    print(f"the sandbox's own cost: {(overhead[True] - overhead[False]) / few:+.1f} s per submission")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""Class-scale grading: is each kernel sandboxed, does shard + merge equal one run, is a killed worker reported?
+
+The slow tests grade a few cheap submissions (the handout, with a probe or a trap added) in a
+copy of the course, with the real sandbox (bubblewrap); they are skipped where it is missing.
+"""
+
+import json
+import shutil
+
+import psutil
+import pytest
+
+from inn_course import classroom, notebooks, release, sandbox, submissions
+from inn_course.api import load_config
+from inn_course.paths import REPO_ROOT, copy_course
+
+from .submissions import catalogue
+
+PROBE = '''
+import json, pathlib, socket, subprocess
+report = {{}}
+try:
+    socket.create_connection(("127.0.0.1", {port}), timeout=3).close()
+    report["network"] = "open"
+except OSError:
+    report["network"] = "blocked"
+for name, path in [("gradebook", "{root}/gradebook.db"), ("source", "{source}")]:
+    try:
+        pathlib.Path(path).read_bytes()
+        report[name] = "read"
+    except OSError:
+        report[name] = "blocked"
+for name, path in [("write outside", "{root}/written-by-a-student.txt"), ("write inside", "scratch.txt")]:
+    try:
+        pathlib.Path(path).write_text("x")
+        report[name] = "written"
+    except OSError:
+        report[name] = "blocked"
+subprocess.Popen(["sleep", "{token}"], start_new_session=True)
+print("SANDBOX", json.dumps(report, sort_keys=True))
+'''
+TOKEN = "317"  # seconds the background process would sleep: finds it among the machine's processes
+
+
+def _sandbox_or_skip():
+    try:
+        sandbox.check_available()
+    except sandbox.SandboxUnavailable as error:
+        pytest.skip(f"no sandbox here: {error}")
+
+
+@pytest.fixture
+def small_class(tmp_path):
+    """A fresh course (its own gradebook knows the assignment), and the samples to build students from."""
+    layout = copy_course(tmp_path / "course")
+    release.generate_release(layout, load_config(layout))
+    samples = {name: submissions.sample(layout, name) for name in submissions.SAMPLES}
+    return layout, samples
+
+
+def test_shard_selection_is_deterministic_and_complete():
+    """Do the shards of a class cover every student exactly once, whatever the order they are listed in?"""
+    students = [f"s{i:02d}" for i in range(11)]
+    shards = [classroom.shard_of(list(reversed(students)), i, 3) for i in (1, 2, 3)]
+    assert sorted(sum(shards, [])) == students and shards[0] == ["s00", "s03", "s06", "s09"]
+    with pytest.raises(ValueError):
+        classroom.parse_shard("4/3")
+
+
+def test_missing_bubblewrap_refuses_with_a_reason(monkeypatch):
+    """Without bwrap, does grading refuse and say how to install it or opt out?"""
+    monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
+    with pytest.raises(sandbox.SandboxUnavailable, match="apt-get install bubblewrap.*--no-sandbox"):
+        sandbox.check_available()
+
+
+def test_kernel_command_hides_the_course(tmp_path):
+    """Does the sandbox bind only the system, Python, the data and the working copy, with no network?"""
+    argv = sandbox.kernel_argv(tmp_path / "work", tmp_path / "runtime")
+    binds = [argv[i + 1] for i, a in enumerate(argv) if a in ("--bind", "--ro-bind")]
+    writable = [argv[i + 1] for i, a in enumerate(argv) if a == "--bind"]
+    assert writable == [str(tmp_path / "work"), str(tmp_path / "runtime")]
+    assert "--unshare-all" in argv and "--die-with-parent" in argv
+    assert not any(b in ("/", "/work", "/root") for b in binds)
+    assert str(REPO_ROOT) not in binds  # the course (gradebook, source) is never bound, only its .venv
+
+
+@pytest.mark.slow
+def test_sandbox_blocks_network_files_and_background_processes(small_class, tmp_path):
+    """Can a graded notebook reach the network, read the gradebook or source, write outside, or leave a process?"""
+    _sandbox_or_skip()
+    layout, samples = small_class
+    listener = __import__("socket").create_server(("127.0.0.1", 0))  # open on the host, invisible inside
+    probe = PROBE.format(port=listener.getsockname()[1], root=layout.root, source=layout.source_notebook,
+                         token=TOKEN)
+    submissions.submit(layout, "prober", catalogue.with_new_cell(samples["handout"], "setup", probe, "probe"))
+    (result,) = classroom.grade_class(layout, tmp_path / "results", workers=1, progress=False)
+    listener.close()
+    assert result.status == "graded", result.flags
+    nb = notebooks.read(tmp_path / "results" / "autograded" / "prober" / layout.assignment / f"{layout.assignment}.ipynb")
+    text = "".join(o.get("text", "") for c in nb.cells if c.id == "probe" for o in c.outputs)
+    report = json.loads(text.split("SANDBOX ", 1)[1])
+    assert report == {"network": "blocked", "gradebook": "blocked", "source": "blocked",
+                      "write outside": "blocked", "write inside": "written"}
+    assert not (layout.root / "written-by-a-student.txt").exists()
+    assert not [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == ["sleep", TOKEN]]
+
+
+@pytest.mark.slow
+def test_shards_merged_equal_one_run_and_a_killed_worker_is_reported(small_class, tmp_path):
+    """Do two shards + merge give the same gradebook as one run, and is a student whose worker dies reported?"""
+    _sandbox_or_skip()
+    layout, samples = small_class
+    other = classroom.CourseLayout(tmp_path / "other", layout.assignment)
+    shutil.copytree(layout.root, other.root)  # the same course, gradebook included, before any grading
+    for course in (layout, other):
+        submissions.submit(course, "ann", samples["handout"])
+        submissions.submit(course, "ben", catalogue.with_answers(samples["handout"], {
+            "q09_exact_inverse_answer": catalogue.variants.ERROR_AMAX}))
+        submissions.submit(course, "cat", catalogue.with_new_cell(samples["handout"], "setup",
+                                                                  catalogue.ENDLESS_LOOP, "student-loop"))
+    # One run, two workers; "cat" loops until the per-student limit kills its worker.
+    single = classroom.grade_class(layout, tmp_path / "single", workers=2, student_timeout=60, progress=False)
+    classroom.merge(layout, [tmp_path / "single"])
+    # The same class in two shards, merged.
+    for index in (1, 2):
+        classroom.grade_class(other, tmp_path / f"shard{index}", workers=1, shard=(index, 2),
+                              student_timeout=60, progress=False)
+    merged = classroom.merge(other, [tmp_path / "shard1", tmp_path / "shard2"])
+    by_name = {r.student: r for r in single}
+    assert by_name["ann"].status == by_name["ben"].status == "graded"
+    assert by_name["ben"].cells["q09_exact_inverse"] == 1 and by_name["ann"].cells["q09_exact_inverse"] == 0
+    assert by_name["cat"].status == "worker failed"
+    assert any("worker stopped after 60 s" in flag for flag in by_name["cat"].flags)
+    assert [r.student for r in merged] == ["ann", "ben", "cat"]
+    snapshot = classroom.gradebook_snapshot(layout)
+    assert snapshot == classroom.gradebook_snapshot(other) and set(snapshot) == {"ann", "ben"}
+    rows = (tmp_path / "single" / "grades.csv").read_text().splitlines()
+    assert rows[0].startswith("student,status,autograded score") and len(rows) == 4
+    assert (tmp_path / "single" / "grades.png").stat().st_size > 10_000
