@@ -157,7 +157,6 @@ class _Visitor(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_Delete(self, node: ast.Delete) -> None:
-        self._targets(node, [t for t in node.targets])
         for target in node.targets:
             if isinstance(target, ast.Attribute) and _root_name(target) in LIBRARY_NAMES:
                 self.add(node, "patch")
@@ -176,8 +175,6 @@ class _Visitor(ast.NodeVisitor):
         name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
         if isinstance(func, ast.Name) and func.id in DYNAMIC_CALLS:
             self.add(node, "builtins")
-        if isinstance(func, ast.Name) and func.id in {"globals", "vars", "locals"}:
-            pass  # reading them is harmless; writing through them is caught as a Subscript store below
         if name in FILE_CALLS and name not in {"load", "save"} or (
                 name in {"load", "save"} and _root_name(func) in {"torch", "np", "numpy"}):
             texts = [a for a in [*node.args, *(k.value for k in node.keywords)]

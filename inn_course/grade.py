@@ -44,8 +44,7 @@ def autograde(layout: CourseLayout, students: list[str], config: Config | None =
         config.Execute.timeout = timeout
     api = open_api(layout, config)
     baseline = submissions.Baseline.of(layout)
-    max_points = {gid: float(notebooks.nbgrader(c)["points"])
-                  for gid, c in notebooks.graded_cells(notebooks.read(layout.source_notebook)).items()}
+    max_points = baseline.max_points
     processes.adopt_orphans()
     results = []
     for student in students:
@@ -64,7 +63,7 @@ def autograde(layout: CourseLayout, students: list[str], config: Config | None =
             if result.success:
                 _collect_scores(api, layout, result)
                 result.flags.extend(_run_time_flags(layout, student))
-            elif "DeadKernelError" in result.error + outcome.get("log", "") or "Kernel died" in result.error + outcome.get("log", ""):
+            elif any(sign in result.error + outcome.get("log", "") for sign in ("DeadKernelError", "Kernel died")):
                 result.flags.append("the kernel died while running it (os._exit, a crash, or out of memory): not graded")
             else:
                 result.flags.append("nbgrader could not grade it: see error")

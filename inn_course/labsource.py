@@ -42,6 +42,7 @@ from pathlib import Path
 import nbformat
 
 ANSWER_STUB = "YOUR ANSWER HERE"
+ANSWER_TAG = "answer"  # the tag of the cells students write a task's answer in
 HEADER = re.compile(r"^# %%(?P<markdown> \[markdown\])?(?P<meta> \{.*\})?\s*$")
 
 _ROLES = {
@@ -141,7 +142,7 @@ def build_notebook(text: str) -> nbformat.NotebookNode:
         tags = meta.get("tags", [])
         if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
             raise LabSourceError(f"line {number}: 'tags' must be a list of strings")
-        tags = tags + (["answer"] if kind == "answer" else [])
+        tags = tags + ([ANSWER_TAG] if kind == "answer" else [])
         if tags:
             cell.metadata["tags"] = tags
         nb.cells.append(cell)

@@ -30,6 +30,7 @@ from nbclient import NotebookClient
 from nbconvert import HTMLExporter
 
 from . import notebooks
+from .labsource import ANSWER_TAG
 from .api import prepare_environment
 from .paths import CourseLayout
 
@@ -64,7 +65,7 @@ def solution_notebook(source: nbformat.NotebookNode) -> nbformat.NotebookNode:
     cells = []
     for cell in nb.cells:
         meta = cell.metadata
-        if "answer" in meta.get("tags", []):
+        if ANSWER_TAG in meta.get("tags", []):
             continue
         text = notebooks.redact(cell.source, notebooks.HIDDEN_BEGIN, notebooks.HIDDEN_END, "")
         text = notebooks.strip_marker_lines(text, notebooks.SOLUTION_BEGIN, notebooks.SOLUTION_END,

@@ -11,6 +11,7 @@ from pathlib import Path
 import nbformat
 
 from . import codescan, lint, notebooks
+from .labsource import ANSWER_TAG
 from .paths import CourseLayout
 
 # The samples graded by `make all` and committed under autograded/.
@@ -23,7 +24,7 @@ def model_answers(source_nb) -> dict[str, str]:
     for cell in source_nb.cells:
         if notebooks.nbgrader(cell).get("task"):
             task = cell
-        elif "answer" in cell.metadata.get("tags", []) and task is not None:
+        elif ANSWER_TAG in cell.metadata.get("tags", []) and task is not None:
             scheme = notebooks.regions(task.source, notebooks.MARK_SCHEME_BEGIN, notebooks.MARK_SCHEME_END)[0]
             answers[cell.id] = scheme.split("**Mark scheme")[0].strip()
     return answers
@@ -80,13 +81,22 @@ class Baseline:
     """What a submission is compared with: the release's cells (by cell id) and the graded cells of the source."""
 
     release_cells: dict[str, nbformat.NotebookNode]
-    graded_ids: frozenset[str]
+    max_points: dict[str, float]  # graded cell of the source -> its points
 
     @classmethod
     def of(cls, layout: CourseLayout) -> "Baseline":
         release = notebooks.read(layout.release_notebook)
-        source = notebooks.read(layout.source_notebook)
-        return cls({c.id: c for c in release.cells}, frozenset(notebooks.graded_cells(source)))
+        graded = notebooks.graded_cells(notebooks.read(layout.source_notebook))
+        return cls({c.id: c for c in release.cells},
+                   {gid: float(notebooks.nbgrader(c)["points"]) for gid, c in graded.items()})
+
+    @property
+    def graded_ids(self) -> frozenset[str]:
+        return frozenset(self.max_points)
+
+    @property
+    def release_grade_ids(self) -> frozenset[str]:
+        return frozenset(gid for c in self.release_cells.values() if (gid := notebooks.grade_id(c)))
 
 
 # nbgrader metadata a student has no reason to change; a changed grade_id would make nbgrader
@@ -96,7 +106,7 @@ _RESTORED_KEYS = ("grade_id", "points", "grade", "solution", "locked", "task", "
 
 def _restore_metadata(nb, baseline: Baseline) -> list[str]:
     """Put back the nbgrader metadata of cells that kept their release cell id; drop unknown grade ids."""
-    changed, seen = [], set()
+    changed, seen, known = [], set(), baseline.release_grade_ids
     for cell in nb.cells:
         original = baseline.release_cells.get(cell.get("id")) if cell.get("id") not in seen else None
         seen.add(cell.get("id"))
@@ -108,8 +118,7 @@ def _restore_metadata(nb, baseline: Baseline) -> list[str]:
             if edits:
                 changed.append(f"{want['grade_id']} ({', '.join(edits)})")
                 cell.metadata["nbgrader"] = dict(want)
-        elif meta and meta.get("grade_id") not in {
-                c.metadata["nbgrader"]["grade_id"] for c in baseline.release_cells.values() if "nbgrader" in c.metadata}:
+        elif meta and meta.get("grade_id") not in known:
             changed.append(f"{meta.get('grade_id')} (unknown grade id: now an ordinary cell)")
             cell.metadata.pop("nbgrader")
     return changed
