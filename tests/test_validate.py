@@ -1,0 +1,58 @@
+"""What nbgrader's Validate tells a student before they submit.
+
+Validate (the button in JupyterLab, `nbgrader validate` on the command line) lists the test
+cells that fail. A visible test that *skips* when an earlier answer is missing would let an
+unanswered question validate as "Success!"; these tests make sure it cannot. The browser test
+(tests/test_browser.py) clicks the real button; here nbgrader's Validator, which that button
+calls, runs on notebooks built for each case.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from inn_course import notebooks, submissions
+
+# Test cells whose visible part may skip ("Visible tests skipped: ..."), and the answer that,
+# left unanswered while every other answer is right, must still make Validate fail.
+CONDITIONAL_TESTS = {
+    "q07_irevnet": "q07_irevnet_answer",  # runs once Q5 and Q6 work
+    "q08_train_and_compare": "q08_train_and_compare_answer",  # reads the table the cell above computes
+}
+
+
+def _test_cells_that_can_skip(nb) -> set[str]:
+    return {notebooks.grade_id(c) for c in nb.cells
+            if notebooks.nbgrader(c).get("grade") and "Visible tests skipped" in c.source}
+
+
+def _validate(nb, folder) -> dict:
+    from nbgrader.validator import Validator
+
+    path = folder / "invertible_networks.ipynb"
+    path.write_text(notebooks.dumps(nb))
+    return Validator().validate(str(path))
+
+
+def test_every_visible_test_that_can_skip_is_checked_here(repo):
+    assert _test_cells_that_can_skip(notebooks.read(repo.release_notebook)) == set(CONDITIONAL_TESTS)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("test_cell", sorted(CONDITIONAL_TESTS))
+def test_an_unanswered_question_never_validates_as_success(repo, tmp_path, test_cell):
+    """The reference answers with one answer put back to its template: Validate names that question alone."""
+    release = notebooks.read(repo.release_notebook)
+    nb = submissions.sample(repo, "reference")
+    answer = CONDITIONAL_TESTS[test_cell]
+    template = next(c for c in release.cells if notebooks.grade_id(c) == answer)
+    for cell in nb.cells:
+        if notebooks.grade_id(cell) == answer:
+            cell.source = template.source
+    assert "NotImplementedError" in template.source
+
+    result = _validate(nb, tmp_path)
+    failed = [c["source"] for c in result.get("failed", [])]
+    expected = next(c.source.strip() for c in release.cells if notebooks.grade_id(c) == test_cell)
+    assert failed == [expected], f"Validate should list only {test_cell}; it said {sorted(result)}"
+    assert "not written yet" in result["failed"][0]["error"] or "NotImplementedError" in result["failed"][0]["error"]
