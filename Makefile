@@ -3,7 +3,8 @@
 #               print the score table and where the feedback is, rebuild the self-study edition
 #   make test   set up .venv if needed, run the whole test suite
 # Development: `make quick` runs the tests that do not autograde whole notebooks;
-# `make catalogue` regrades the catalogue of submissions and rewrites its report.
+# `make catalogue` regrades the catalogue of submissions and rewrites its report;
+# `make screenshots` runs the browser test and refreshes the README's screenshots.
 
 PYTHON ?= python3
 VENV := .venv
@@ -17,7 +18,7 @@ endif
 export PATH := $(abspath $(BIN)):$(PATH)
 export MPLBACKEND := Agg
 
-.PHONY: all test quick release build selfstudy catalogue benchmark clean
+.PHONY: all test quick release build selfstudy catalogue benchmark screenshots clean
 
 all: $(BIN)/.installed
 	$(BIN)/python -m inn_course all
@@ -34,6 +35,11 @@ release build selfstudy: $(BIN)/.installed
 # Grade every case of tests/submissions/catalogue.py, rewrite docs/grading-catalogue.md.
 catalogue: $(BIN)/.installed
 	$(BIN)/python -m tests.submissions.report
+
+# The browser test (JupyterLab, Validate, headless Chromium); the README shows two of its screenshots.
+screenshots: $(BIN)/.installed
+	$(BIN)/python -m pytest tests/test_browser.py
+	cp artifacts/browser/notebook-q16.png artifacts/browser/validate-handout.png docs/images/
 
 benchmark: $(BIN)/.installed
 	$(BIN)/python benchmarks/bench_grading.py

@@ -1,0 +1,161 @@
+"""The student's view, in a real browser: JupyterLab + nbgrader's Validate button, headless Chromium.
+
+JupyterLab serves a student's folder holding two copies of the release: one filled with the
+reference answers, one untouched (the handout). Playwright drives Debian's Chromium through
+what a student does: open the notebook, read it, Restart & Run All, click Validate.
+Screenshots land in artifacts/browser/; `make screenshots` copies the README's from there.
+
+Skipped, saying why, where Chromium is missing (`.ci/run` installs Debian's chromium).
+Set INN_CHROMIUM to use another Chromium binary.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+
+import pytest
+
+from inn_course import notebooks, submissions
+from inn_course.paths import REPO_ROOT, CourseLayout
+
+CHROMIUM = os.environ.get("INN_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+ARTIFACTS = REPO_ROOT / "artifacts" / "browser"
+# Flags for headless Chromium on a machine without a display, GPU or internet: the
+# background-networking ones stop it from calling Google's services at every start.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.browser,
+    pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine: install Debian's chromium "
+                       "(apt-get install chromium), as .ci/run does, or set INN_CHROMIUM to a Chromium binary"),
+]
+playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements.txt)")
+
+from .browser.jupyterlab import JupyterLab  # noqa: E402  (after the skips: needs playwright)
+from .browser.student import StudentNotebook  # noqa: E402
+
+NOTEBOOK = "invertible_networks.ipynb"
+
+
+@pytest.fixture(scope="module")
+def release_nb(repo: CourseLayout):
+    return notebooks.read(repo.release_notebook)
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory, repo: CourseLayout, release_nb):
+    """JupyterLab on a student's folder: reference/ (model answers filled in) and handout/ (untouched)."""
+    home = tmp_path_factory.mktemp("student")
+    for name in ("reference", "handout"):
+        (home / name).mkdir()
+        (home / name / NOTEBOOK).write_text(notebooks.dumps(submissions.sample(repo, name)))
+    with JupyterLab(home, tmp_path_factory.mktemp("jupyter")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh browser page, 1400×900, that records uncaught JavaScript errors in ``page.js_errors``."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.js_errors = []
+    page.on("pageerror", lambda error: page.js_errors.append(str(error)))
+    yield page
+    context.close()
+
+
+def _cells_where(nb, predicate) -> list[int]:
+    return [i for i, cell in enumerate(nb.cells) if predicate(cell)]
+
+
+def _test_cells(nb) -> list:
+    """The test cells of the autograded questions (not the 0-point grading kit, which passes on any notebook)."""
+    return [c for c in nb.cells if c.cell_type == "code" and notebooks.nbgrader(c).get("grade")
+            and not notebooks.nbgrader(c).get("solution") and notebooks.nbgrader(c).get("points", 0) > 0]
+
+
+def test_release_opens_with_every_question_and_its_maths_typeset(lab, page, release_nb):
+    student = StudentNotebook(page, lab.url(f"handout/{NOTEBOOK}"))
+    assert student.cells.count() == len(release_nb.cells), "JupyterLab does not show every cell of the release"
+
+    expected = [line[3:].replace("`", "").strip() for cell in release_nb.cells if cell.cell_type == "markdown"
+                for line in cell.source.splitlines() if line.startswith("## ")]
+    shown = student.headings(2)
+    assert shown == expected
+    assert [h.split(".")[0] for h in shown if re.match(r"Q\d+\.", h)] == [f"Q{n}" for n in range(1, 18)]
+
+    maths = _cells_where(release_nb, lambda c: c.cell_type == "markdown" and "$" in c.source)
+    assert len(maths) >= 10, "the release has lost its maths"
+    student.wait_for_maths(maths)
+    assert student.maths_problems() == []
+    student.screenshot(ARTIFACTS / "handout-opened.png")
+    assert page.js_errors == []
+
+
+def test_reference_answers_run_all_with_every_figure_and_no_error(lab, page, release_nb):
+    student = StudentNotebook(page, lab.url(f"reference/{NOTEBOOK}"))
+    student.restart_and_run_all()
+
+    assert student.unexecuted_code_cells() == [], "Run All stopped before the end"
+    assert student.error_outputs() == {}
+    figures = _cells_where(release_nb, lambda c: "figure" in c.metadata.get("tags", []))
+    images = student.images_per_cell()
+    assert sorted(images) == figures, f"cells with images {sorted(images)}, figure cells {figures}"
+    assert sum(images.values()) >= len(figures)
+
+    # Q1's visible tests passing above the student's first figure; Q16's paths between two digits.
+    q01_tests = next(i for i, c in enumerate(release_nb.cells) if notebooks.grade_id(c) == "q01_visualise_data")
+    student.screenshot(ARTIFACTS / "notebook-q01.png", top=student.cell(q01_tests))
+    q16_paths = next(i for i, c in enumerate(release_nb.cells) if notebooks.grade_id(c) == "q16_paths")
+    student.screenshot(ARTIFACTS / "notebook-q16.png", top=student.cell(q16_paths).locator("img").first)
+    assert page.js_errors == []
+
+
+def test_validate_accepts_the_reference_answers_and_the_saved_file_grades_cleanly(lab, page, repo, tmp_path):
+    student = StudentNotebook(page, lab.url(f"reference/{NOTEBOOK}"))
+    validation = student.validate()
+    student.screenshot(ARTIFACTS / "validate-reference.png")
+    assert validation.outcome == "success", validation.text[:2000]
+    assert "Success! Your notebook passes all the tests." in validation.text
+
+    # Validate saved the notebook first: what JupyterLab wrote must pass the pre-grading scan untouched.
+    course = CourseLayout(tmp_path)
+    saved = lab.home / "reference" / NOTEBOOK
+    submitted = course.notebook("submitted", "browser")
+    submitted.parent.mkdir(parents=True)
+    shutil.copy(saved, submitted)
+    scan = submissions.scan(course, "browser", submissions.Baseline.of(repo))
+    assert scan.gradable and scan.flags == []
+    assert page.js_errors == []
+
+
+def test_validate_lists_every_failing_test_of_the_handout(lab, page, release_nb):
+    student = StudentNotebook(page, lab.url(f"handout/{NOTEBOOK}"))
+    validation = student.validate()
+    student.screenshot(ARTIFACTS / "validate-handout.png")
+    assert validation.outcome == "failed", validation.text[:2000]
+
+    # Every autograded question fails, except Q7: its visible tests wait until Q5 and Q6 pass, and
+    # those two are listed (tests/test_validate.py checks that no question can skip its way to "Success!").
+    expected = [c.source.strip() for c in _test_cells(release_nb) if notebooks.grade_id(c) != "q07_irevnet"]
+    listed = [s.strip() for s in validation.failed_sources]
+    assert listed == expected, "Validate should list the test cell of every unanswered question, in order"
+    # Each failure says why in its last line: the template's NotImplementedError, or a test's own
+    # message (an AssertionError with text), never a bare NameError or TypeError from inside a test.
+    last_lines = [e.strip().splitlines()[-1].strip() for e in validation.errors]
+    unexplained = [line for line in last_lines
+                   if not (line.startswith("NotImplementedError") or re.match(r"AssertionError: \w", line))]
+    assert len(validation.errors) == len(listed) and unexplained == []
+    assert page.js_errors == []
