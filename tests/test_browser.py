@@ -123,6 +123,21 @@ def test_reference_answers_run_all_with_every_figure_and_no_error(lab, page, rel
     assert page.js_errors == []
 
 
+def test_run_all_on_the_handout_stops_at_the_first_unanswered_question(lab, page, release_nb):
+    """The error detectors above can fail: on the handout, Run All stops at Q1's test with the template's error."""
+    student = StudentNotebook(page, lab.url(f"handout/{NOTEBOOK}"))
+    student.restart_and_run_all()
+
+    first_test = next(i for i, c in enumerate(release_nb.cells) if notebooks.grade_id(c) == "q01_visualise_data")
+    errors = student.error_outputs()
+    assert list(errors) == [first_test] and "NotImplementedError" in errors[first_test]
+    later_code = _cells_where(release_nb, lambda c: c.cell_type == "code")
+    assert student.unexecuted_code_cells() == [i for i in later_code if i > first_test]
+    assert student.images_per_cell() == {}
+    student.screenshot(ARTIFACTS / "handout-run-all.png", top=student.cell(first_test))
+    assert page.js_errors == []
+
+
 def test_validate_accepts_the_reference_answers_and_the_saved_file_grades_cleanly(lab, page, repo, tmp_path):
     student = StudentNotebook(page, lab.url(f"reference/{NOTEBOOK}"))
     validation = student.validate()
