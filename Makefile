@@ -38,7 +38,9 @@ catalogue: $(BIN)/.installed
 
 # The browser test (JupyterLab, Validate, headless Chromium); the README shows two of its screenshots.
 screenshots: $(BIN)/.installed
-	$(BIN)/python -m pytest tests/test_browser.py
+	rm -rf artifacts/browser
+	$(BIN)/python -m pytest -rs tests/test_browser.py
+	@test -f artifacts/browser/validate-handout.png || { echo "no screenshots: were the browser tests skipped? (see above)"; exit 1; }
 	cp artifacts/browser/notebook-q16.png artifacts/browser/validate-handout.png docs/images/
 
 benchmark: $(BIN)/.installed

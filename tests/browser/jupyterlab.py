@@ -26,6 +26,8 @@ SETTINGS = {
     "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
     # No "get notified about Jupyter news?" toast over the screenshots, and no update check.
     "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
+    # Files change on disk only when a test saves (Validate does): no autosave halfway through a test.
+    "@jupyterlab/docmanager-extension/plugin": {"autosave": False},
 }
 
 
@@ -49,8 +51,9 @@ class JupyterLab:
         return f"http://127.0.0.1:{self.port}/lab/tree/{notebook}?reset"
 
     def _environment(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k not in ("MPLBACKEND", "JUPYTER_PATH", "JPY_PARENT_PID")}
-        for name in ("config", "data", "runtime", "settings", "workspaces"):
+        inherited = ("MPLBACKEND", "JUPYTER_PATH", "JUPYTER_CONFIG_PATH", "JPY_PARENT_PID")
+        env = {k: v for k, v in os.environ.items() if k not in inherited}
+        for name in ("config", "data", "runtime", "settings", "workspaces", "ipython"):
             (self.state / name).mkdir(parents=True, exist_ok=True)
         env.update(
             JUPYTER_CONFIG_DIR=str(self.state / "config"),
@@ -58,6 +61,7 @@ class JupyterLab:
             JUPYTER_RUNTIME_DIR=str(self.state / "runtime"),
             JUPYTERLAB_SETTINGS_DIR=str(self.state / "settings"),
             JUPYTERLAB_WORKSPACES_DIR=str(self.state / "workspaces"),
+            IPYTHONDIR=str(self.state / "ipython"),  # no startup scripts or kernel config of the developer's
         )
         for plugin, values in SETTINGS.items():
             path = self.state / "settings" / f"{plugin}.jupyterlab-settings"
@@ -66,8 +70,9 @@ class JupyterLab:
         return env
 
     def __enter__(self) -> "JupyterLab":
+        # port_retries=0: if another process took the port meanwhile, fail rather than move to another.
         command = [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={self.port}",
-                   "--ip=127.0.0.1", "--ServerApp.token=", "--ServerApp.password=",
+                   "--ServerApp.port_retries=0", "--ip=127.0.0.1", "--ServerApp.token=", "--ServerApp.password=",
                    f"--ServerApp.root_dir={self.home}"]
         if os.geteuid() == 0:
             command.append("--allow-root")  # containers and CI run as root; JupyterLab refuses it otherwise
@@ -98,8 +103,10 @@ class JupyterLab:
             self.process.kill()
             self.process.wait()
         for child in descendants:
-            if child.is_running():
+            try:
                 child.kill()
+            except psutil.NoSuchProcess:
+                pass  # already shut down by the server
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])

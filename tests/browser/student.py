@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from playwright.sync_api import Page
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 KERNEL_IDLE = "#jp-main-statusbar >> text=| Idle"
 # JupyterLab renders error tracebacks and stderr streams with this MIME type.
@@ -107,8 +108,13 @@ class StudentNotebook:
     def validate(self) -> Validation:
         """Click nbgrader's Validate button, wait for its dialog (nbgrader runs the whole notebook), read it."""
         self.page.locator(".jp-NotebookPanel .validate-button").click()
+        # nbgrader's results dialog, or one of its other dialogs ("Validation failed", "Version Mismatch").
+        self.page.locator("#validation-message, .jp-Dialog-header").first.wait_for(timeout=self.timeout_ms)
         message = self.page.locator("#validation-message")
-        message.wait_for(timeout=self.timeout_ms)
+        try:
+            message.wait_for(timeout=5_000)  # the results' body comes with its header
+        except PlaywrightTimeout:
+            return Validation("error", text=self.page.locator(".jp-Dialog").inner_text())
         classes = message.get_attribute("class") or ""
         outcome = next((name for name in ("success", "failed", "changed", "type-changed")
                         if f"validation-{name}" in classes.split()), "error")
