@@ -1019,8 +1019,11 @@ print(f"({time.perf_counter() - start:.1f} s)")
 if "accuracies" in globals():
     assert isinstance(accuracies, dict) and set(accuracies) == {"Net", "iRevNet"}, \
         "train_and_compare must return one accuracy per model name."
-    assert all(isinstance(v, float) and 0 <= v <= 100 for v in accuracies.values()), \
-        "Accuracies must be Python floats, in percent."
+    # Each accuracy is what your test returns (a float if your Q2 is right; Q2's tests check that).
+    _returned = type(test(models["Net"]))
+    assert all(type(v) in (float, _returned) for v in accuracies.values()), \
+        "train_and_compare must return, for each model, the accuracy test(model) returns (a Python float)."
+    assert all(0 <= v <= 100 for v in accuracies.values() if type(v) is float), "Accuracies must be in percent."
     print("Visible tests passed.")
 else:
     # The table was not computed. With no model, train_and_compare runs none of train, test or
@@ -1215,7 +1218,8 @@ print(f"ResNet: test accuracy {resnet_accuracy:.1f} %")
 assert "resnet" in globals() and "resnet_accuracy" in globals(), \
     "resnet and resnet_accuracy are not defined yet: write the cell above and run it."
 assert isinstance(resnet, ResNet), "resnet must be the trained ResNet."
-assert isinstance(resnet_accuracy, float), "resnet_accuracy must be the float that test(resnet) returns."
+# A float if your test (Q2) is right; Q2's tests check that, so here it only has to be what test returns.
+assert type(resnet_accuracy) in (float, type(test(resnet))), "resnet_accuracy must be the value test(resnet) returns."
 print("Visible tests passed.")
 ### BEGIN HIDDEN TESTS
 assert hasattr(resnet, "losses"), "resnet must be the network that train() returned."

@@ -352,6 +352,12 @@ def plot_losses(net):
     return fig
 '''
 
+TEST_TENSOR = TEST_FRACTION.replace(
+    "return (net(test_x).argmax(1) == test_y).float().mean().item()  # wrong: a fraction, not percent",
+    "return 100 * (net(test_x).argmax(1) == test_y).float().mean()  # wrong: a tensor, not a float",
+)
+assert TEST_TENSOR != TEST_FRACTION
+
 # ---------------------------------------------------------------- Part 3 answers
 
 TRAIN_NORM_REFERENCE_STYLE = '''
@@ -654,8 +660,10 @@ VARIANTS = [
     Variant(
         "wrong_split_sign_norm",
         "split along the height; inverse with the wrong sign; error measured as a norm; "
-        "size-7 FFT (wraps around); iResNet inverse in forward order; interpolation blends the pixels",
+        "size-7 FFT (wraps around); iResNet inverse in forward order; interpolation blends the pixels; "
+        "test() returns a tensor (the Q8 and Q10 answers that pass it on keep their points)",
         {
+            "q02_train_test_answer": TEST_TENSOR,
             "q05_split_answer": SPLIT_WRONG_DIMENSION,
             "q06_invertible_layer_answer": LAYER_WRONG_SIGN,
             "q09_exact_inverse_answer": ERROR_NORM,
@@ -663,8 +671,8 @@ VARIANTS = [
             "q14_iresnet_answer": IRESNET_INVERSE_FORWARD_ORDER,
             "q16_interpolate_answer": INTERPOLATE_PIXELS,
         },
-        frozenset({"q05_split", "q06_invertible_layer", "q09_exact_inverse", "q13_invertible_residual",
-                   "q14_iresnet", "q16_interpolate"}),
+        frozenset({"q02_train_test", "q05_split", "q06_invertible_layer", "q09_exact_inverse",
+                   "q13_invertible_residual", "q14_iresnet", "q16_interpolate"}),
     ),
     Variant(
         "wrong_cache_order_assumed",
