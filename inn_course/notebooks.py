@@ -58,6 +58,17 @@ def graded_cells(nb) -> dict[str, object]:
     return {grade_id(c): c for c in nb.cells if is_graded(c)}
 
 
+def autograded_cells(nb) -> dict[str, object]:
+    """grade id -> cell, for the test cells the autograder scores (with points: not the 0-point kit)."""
+    return {gid: c for gid, c in graded_cells(nb).items()
+            if nbgrader(c).get("grade") and not nbgrader(c).get("solution") and nbgrader(c).get("points")}
+
+
+def index_of(nb, gid: str) -> int:
+    """Position of the cell with grade id ``gid``."""
+    return next(i for i, c in enumerate(nb.cells) if grade_id(c) == gid)
+
+
 def redact(source: str, begin: str, end: str, placeholder: str) -> str:
     """``source`` with each begin/end region (markers included) replaced by ``placeholder``."""
     kept, inside = [], False

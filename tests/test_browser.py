@@ -80,12 +80,6 @@ def _cells_where(nb, predicate) -> list[int]:
     return [i for i, cell in enumerate(nb.cells) if predicate(cell)]
 
 
-def _test_cells(nb) -> list:
-    """The test cells of the autograded questions (not the 0-point grading kit, which passes on any notebook)."""
-    return [c for c in nb.cells if c.cell_type == "code" and notebooks.nbgrader(c).get("grade")
-            and not notebooks.nbgrader(c).get("solution") and notebooks.nbgrader(c).get("points", 0) > 0]
-
-
 def test_release_opens_with_every_question_and_its_maths_typeset(lab, page, release_nb):
     student = StudentNotebook(page, lab.url(f"handout/{NOTEBOOK}"))
     assert student.cells.count() == len(release_nb.cells), "JupyterLab does not show every cell of the release"
@@ -116,9 +110,8 @@ def test_reference_answers_run_all_with_every_figure_and_no_error(lab, page, rel
     assert sum(images.values()) >= len(figures)
 
     # Q1's visible tests passing above the student's first figure; Q16's paths between two digits.
-    q01_tests = next(i for i, c in enumerate(release_nb.cells) if notebooks.grade_id(c) == "q01_visualise_data")
+    q01_tests, q16_paths = (notebooks.index_of(release_nb, gid) for gid in ("q01_visualise_data", "q16_paths"))
     student.screenshot(ARTIFACTS / "notebook-q01.png", top=student.cell(q01_tests))
-    q16_paths = next(i for i, c in enumerate(release_nb.cells) if notebooks.grade_id(c) == "q16_paths")
     student.screenshot(ARTIFACTS / "notebook-q16.png", top=student.cell(q16_paths).locator("img").first)
     assert page.js_errors == []
 
@@ -128,7 +121,7 @@ def test_run_all_on_the_handout_stops_at_the_first_unanswered_question(lab, page
     student = StudentNotebook(page, lab.url(f"handout/{NOTEBOOK}"))
     student.restart_and_run_all()
 
-    first_test = next(i for i, c in enumerate(release_nb.cells) if notebooks.grade_id(c) == "q01_visualise_data")
+    first_test = notebooks.index_of(release_nb, "q01_visualise_data")
     errors = student.error_outputs()
     assert list(errors) == [first_test] and "NotImplementedError" in errors[first_test]
     later_code = _cells_where(release_nb, lambda c: c.cell_type == "code")
@@ -164,7 +157,8 @@ def test_validate_lists_every_failing_test_of_the_handout(lab, page, release_nb)
 
     # Every autograded question fails, except Q7: its visible tests wait until Q5 and Q6 pass, and
     # those two are listed (tests/test_validate.py checks that no question can skip its way to "Success!").
-    expected = [c.source.strip() for c in _test_cells(release_nb) if notebooks.grade_id(c) != "q07_irevnet"]
+    # (The autograded cells have points: the 0-point grading kit passes on any notebook.)
+    expected = [c.source.strip() for gid, c in notebooks.autograded_cells(release_nb).items() if gid != "q07_irevnet"]
     listed = [s.strip() for s in validation.failed_sources]
     assert listed == expected, "Validate should list the test cell of every unanswered question, in order"
     # Each failure says why in its last line: the template's NotImplementedError, or a test's own

@@ -66,10 +66,10 @@ def test_score_table_marks_manual_cells():
 def test_edited_metadata_is_put_back_and_unknown_grade_ids_dropped(repo, tmp_path):
     """Are a renamed grade id and edited points restored by cell id, and a foreign grade id neutralised?"""
     nb = _release(repo)
-    index = next(i for i, c in enumerate(nb.cells) if notebooks.grade_id(c) == "q14_iresnet")
+    index = notebooks.index_of(nb, "q14_iresnet")
     nb.cells[index].metadata["nbgrader"]["grade_id"] = "q14_mine"
     nb.cells[index + 1].metadata.setdefault("nbgrader", {})
-    points = next(c for c in nb.cells if notebooks.grade_id(c) == "q05_split")
+    points = nb.cells[notebooks.index_of(nb, "q05_split")]
     points.metadata["nbgrader"]["points"] = 200
     foreign = notebooks.nbformat.v4.new_code_cell("pass", id="student-cell")
     foreign.metadata["nbgrader"] = {"grade": True, "grade_id": "bonus", "points": 10, "locked": False,
@@ -82,13 +82,13 @@ def test_edited_metadata_is_put_back_and_unknown_grade_ids_dropped(repo, tmp_pat
     assert "bonus (unknown grade id: now an ordinary cell)" in flags
     repaired = notebooks.read(layout.notebook("submitted", "frank"))
     assert set(notebooks.graded_cells(repaired)) == set(notebooks.graded_cells(_release(repo)))
-    assert notebooks.nbgrader(next(c for c in repaired.cells if notebooks.grade_id(c) == "q05_split"))["points"] == 2
+    assert notebooks.nbgrader(repaired.cells[notebooks.index_of(repaired, "q05_split")])["points"] == 2
 
 
 def test_edited_test_cell_and_hostile_code_are_flagged(repo, tmp_path):
     """Are an edited test cell and an added cell that patches torch both reported?"""
     nb = _release(repo)
-    next(c for c in nb.cells if notebooks.grade_id(c) == "q09_exact_inverse").source = "pass"
+    nb.cells[notebooks.index_of(nb, "q09_exact_inverse")].source = "pass"
     nb.cells.append(notebooks.nbformat.v4.new_code_cell("torch.allclose = lambda *a: True", id="student-patch"))
     layout = _course_with(tmp_path, "grace", nb)
     flags = "\n".join(submissions.scan(layout, "grace").flags)

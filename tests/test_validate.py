@@ -13,6 +13,8 @@ import pytest
 
 from inn_course import notebooks, submissions
 
+from .submissions import catalogue
+
 # Test cells whose visible part may skip ("Visible tests skipped: ..."): the answer that, left
 # unanswered while every other answer is right, must still make Validate fail, and what it must say.
 CONDITIONAL_TESTS = {
@@ -48,16 +50,13 @@ def test_every_visible_test_that_can_skip_is_checked_here(repo):
 def test_an_unanswered_question_never_validates_as_success(repo, tmp_path, test_cell):
     """The reference answers with one answer put back to its template: Validate names that question alone."""
     release = notebooks.read(repo.release_notebook)
-    nb = submissions.sample(repo, "reference")
     answer, message = CONDITIONAL_TESTS[test_cell]
-    template = next(c for c in release.cells if notebooks.grade_id(c) == answer)
-    for cell in nb.cells:
-        if notebooks.grade_id(cell) == answer:
-            cell.source = template.source
-    assert "NotImplementedError" in template.source
+    template = release.cells[notebooks.index_of(release, answer)].source
+    assert "NotImplementedError" in template
+    nb = catalogue.with_answers(submissions.sample(repo, "reference"), {answer: template})
 
     result = _validate(nb, tmp_path)
     failed = [c["source"] for c in result.get("failed", [])]
-    expected = next(c.source.strip() for c in release.cells if notebooks.grade_id(c) == test_cell)
+    expected = release.cells[notebooks.index_of(release, test_cell)].source.strip()
     assert failed == [expected], f"Validate should list only {test_cell}; it said {sorted(result)}"
     assert message in result["failed"][0]["error"]

@@ -51,14 +51,10 @@ def _copy(nb):
     return nbformat.from_dict(json.loads(notebooks.dumps(nb)))
 
 
-def _index(nb, grade_id: str) -> int:
-    return next(i for i, c in enumerate(nb.cells) if notebooks.grade_id(c) == grade_id)
-
-
 def with_answers(nb, answers: dict[str, str]):
     nb = _copy(nb)
     for grade_id, source in answers.items():
-        nb.cells[_index(nb, grade_id)].source = source.strip("\n")
+        nb.cells[notebooks.index_of(nb, grade_id)].source = source.strip("\n")
     return nb
 
 
@@ -72,13 +68,13 @@ def with_new_cell(nb, after: str, source: str, cell_id: str):
 
 def without_cell(nb, grade_id: str):
     nb = _copy(nb)
-    del nb.cells[_index(nb, grade_id)]
+    del nb.cells[notebooks.index_of(nb, grade_id)]
     return nb
 
 
 def with_duplicated_cell(nb, grade_id: str):
     nb = _copy(nb)
-    index = _index(nb, grade_id)
+    index = notebooks.index_of(nb, grade_id)
     copy = nbformat.from_dict(json.loads(json.dumps(nb.cells[index])))
     copy.id = copy.id + "-copy"
     nb.cells.insert(index + 1, copy)
@@ -88,7 +84,7 @@ def with_duplicated_cell(nb, grade_id: str):
 def with_metadata(nb, of: str, **changes):
     """The nbgrader metadata of the cell with grade id ``of``, changed."""
     nb = _copy(nb)
-    nb.cells[_index(nb, of)].metadata["nbgrader"].update(changes)
+    nb.cells[notebooks.index_of(nb, of)].metadata["nbgrader"].update(changes)
     return nb
 
 
@@ -101,7 +97,7 @@ def with_function(source: str, name: str, new_definition: str) -> str:
 
 
 def _answer(nb, grade_id: str) -> str:
-    return nb.cells[_index(nb, grade_id)].source
+    return nb.cells[notebooks.index_of(nb, grade_id)].source
 
 
 # ------------------------------------------------------------------ answers used by the cases below
@@ -290,12 +286,12 @@ def _renamed(samples):
 
 def _tampered(samples):
     nb = with_answers(samples["reference"], {"q09_exact_inverse_answer": variants.ERROR_NORM})
-    nb.cells[_index(nb, "q09_exact_inverse")].source = 'print("Visible tests passed.")'  # the test, gutted
+    nb.cells[notebooks.index_of(nb, "q09_exact_inverse")].source = 'print("Visible tests passed.")'  # the test, gutted
     nb = with_metadata(nb, "q05_split", points=200)
     nb = with_metadata(nb, "q15_fixed_point_trace", checksum="0" * 32)
     nb = with_metadata(nb, "q14_iresnet", grade_id="q14_mine")
     # A test cell copied into a new cell under a new grade id, the original deleted.
-    copy = nbformat.from_dict(json.loads(json.dumps(nb.cells[_index(nb, "q01_visualise_data")])))
+    copy = nbformat.from_dict(json.loads(json.dumps(nb.cells[notebooks.index_of(nb, "q01_visualise_data")])))
     copy.id, copy.metadata["nbgrader"]["grade_id"] = "student-copy", "q01_my_tests"
     nb = without_cell(nb, "q01_visualise_data")
     nb.cells.insert(5, copy)

@@ -29,10 +29,8 @@ EARLY = ("reference", "not_json", "broken_kernel_exit", "hostile_background_proc
 
 def autograded_points(layout: CourseLayout) -> dict[str, float]:
     """grade id -> points, for the cells the autograder scores (test cells with points)."""
-    cells = notebooks.graded_cells(notebooks.read(layout.source_notebook))
-    return {gid: float(notebooks.nbgrader(c)["points"]) for gid, c in cells.items()
-            if notebooks.nbgrader(c).get("grade") and not notebooks.nbgrader(c).get("solution")
-            and notebooks.nbgrader(c)["points"]}
+    cells = notebooks.autograded_cells(notebooks.read(layout.source_notebook))
+    return {gid: float(notebooks.nbgrader(c)["points"]) for gid, c in cells.items()}
 
 
 def grade_catalogue(layout: CourseLayout, cases: list[Case] = CASES) -> dict[str, grade.GradeResult]:
