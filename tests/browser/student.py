@@ -14,6 +14,7 @@ from pathlib import Path
 from playwright.sync_api import Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+CELLS = ".jp-NotebookPanel .jp-Notebook .jp-Cell"
 KERNEL_IDLE = "#jp-main-statusbar >> text=| Idle"
 # JupyterLab renders error tracebacks and stderr streams with this MIME type.
 ERROR_OUTPUT = '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'
@@ -41,10 +42,14 @@ class StudentNotebook:
 
     @property
     def cells(self):
-        return self.page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell")
+        return self.page.locator(CELLS)
 
     def cell(self, index: int):
         return self.cells.nth(index)
+
+    def _per_cell(self, function: str, arg=None) -> list:
+        """``function(cell, arg)`` (JavaScript) evaluated on every cell of the notebook, in order."""
+        return self.cells.evaluate_all(f"(cells, arg) => cells.map(cell => ({function})(cell, arg))", arg)
 
     def headings(self, level: int = 2) -> list[str]:
         texts = self.page.locator(f".jp-NotebookPanel .jp-RenderedMarkdown h{level}").all_text_contents()
@@ -53,9 +58,9 @@ class StudentNotebook:
     def wait_for_maths(self, indices: list[int]) -> None:
         """Wait until MathJax has typeset every one of these markdown cells."""
         self.page.wait_for_function(
-            """indices => { const cells = document.querySelectorAll('.jp-NotebookPanel .jp-Notebook .jp-Cell');
-                            return indices.every(i => cells[i] && cells[i].querySelector('mjx-container')); }""",
-            arg=indices, timeout=60_000)
+            """([selector, indices]) => { const cells = document.querySelectorAll(selector);
+                                          return indices.every(i => cells[i] && cells[i].querySelector('mjx-container')); }""",
+            arg=[CELLS, indices], timeout=60_000)
 
     def maths_problems(self) -> list[str]:
         """MathJax errors, and dollar signs left in the rendered text (maths that was not typeset)."""
@@ -80,29 +85,20 @@ class StudentNotebook:
 
     def unexecuted_code_cells(self) -> list[int]:
         """Indices of code cells without an execution count (run-all stops at the first error)."""
-        return self.page.evaluate(
-            """() => [...document.querySelectorAll('.jp-NotebookPanel .jp-Notebook .jp-Cell')]
-                 .map((c, i) => [c, i])
-                 .filter(([c, i]) => c.classList.contains('jp-CodeCell')
-                                     && !/\\[\\d+\\]/.test(c.querySelector('.jp-InputPrompt').textContent))
-                 .map(([c, i]) => i)""")
+        unexecuted = self._per_cell("""cell => cell.classList.contains('jp-CodeCell')
+                                         && !/\\[\\d+\\]/.test(cell.querySelector('.jp-InputPrompt').textContent)""")
+        return [i for i, flag in enumerate(unexecuted) if flag]
 
     def error_outputs(self) -> dict[int, str]:
         """Cell index -> the start of each error or stderr output shown."""
-        shown = self.page.evaluate(
-            """selector => Object.fromEntries(
-                 [...document.querySelectorAll('.jp-NotebookPanel .jp-Notebook .jp-Cell')]
-                 .map((c, i) => [i, [...c.querySelectorAll(selector)].map(o => o.textContent.slice(0, 300))])
-                 .filter(([i, outs]) => outs.length)
-                 .map(([i, outs]) => [i, outs.join(' | ')]))""", ERROR_OUTPUT)
-        return {int(i): text for i, text in shown.items()}
+        shown = self._per_cell("""(cell, selector) => [...cell.querySelectorAll(selector)]
+                                     .map(o => o.textContent.slice(0, 300)).join(' | ')""", ERROR_OUTPUT)
+        return {i: text for i, text in enumerate(shown) if text}
 
     def images_per_cell(self) -> dict[int, int]:
         """Cell index -> number of decoded (non-empty) images in its outputs, for cells with any."""
-        counts = self.page.evaluate(
-            """() => [...document.querySelectorAll('.jp-NotebookPanel .jp-Notebook .jp-Cell')]
-                 .map(c => [...c.querySelectorAll('.jp-OutputArea-output img')]
-                           .filter(img => img.complete && img.naturalWidth > 0).length)""")
+        counts = self._per_cell("""cell => [...cell.querySelectorAll('.jp-OutputArea-output img')]
+                                     .filter(img => img.complete && img.naturalWidth > 0).length""")
         return {i: n for i, n in enumerate(counts) if n}
 
     def validate(self) -> Validation:
