@@ -16,6 +16,19 @@ c.CourseDirectory.assignment_id = "invertible_networks"
 c.Execute.timeout = 600
 c.Execute.startup_timeout = 120
 
+# Execute, bounded: every output is cut to a size as it arrives (nbgrader's LimitOutput below counts
+# only lines, after the run), and a kernel that ignores the interrupt at a cell's time limit is killed
+# 10 s later (inn_course/execution.py). The rest is nbgrader 0.9.6's own list.
+c.Autograde.autograde_preprocessors = [
+    "inn_course.execution.BoundedExecute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+
 # A deleted test cell is put back and graded, instead of scoring a silent zero.
 c.OverwriteCells.add_missing_cells = True
 

@@ -27,20 +27,25 @@ success rate) beside the results.
 from __future__ import annotations
 
 import csv
+import ctypes
+import fcntl
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import psutil
 
-from . import grade, notebooks, release, sandbox
+from . import cgroups, grade, release, safe_files, sandbox
 from .api import load_config, open_api
 from .paths import CourseLayout, copy_course
 
@@ -91,12 +96,27 @@ def default_workers() -> int:
 
 # ----------------------------------------------------------------------------- the worker
 
-def _private_course(template: Path, target: Path, layout: CourseLayout, student: str) -> CourseLayout:
-    """A copy of the template course (config, source, release, gradebook) with one submission."""
+WORKER_TMP_BYTES = 2 * GiB  # the worker's private /tmp: the course copy, the sockets, nbgrader's output
+WORKER_ADDRESS_SPACE = 6 * GiB  # nbgrader, its notebook and one bounded output at a time
+SUBMISSION_CAPS = safe_files.Caps(files=50, bytes=64 * 1024 ** 2, depth=4)
+AUTOGRADED_CAPS = safe_files.Caps(files=200, bytes=128 * 1024 ** 2, depth=4)
+
+
+def _private_course(template: Path, target: Path, layout: CourseLayout, student: str) -> tuple[CourseLayout, list[str]]:
+    """A copy of the template course (config, source, release, gradebook) with one submission.
+
+    The submission is copied without following links (regular files only, capped): what was
+    refused is returned, for a flag.
+    """
     shutil.copytree(template, target)
     private = CourseLayout(target, layout.assignment)
-    shutil.copytree(layout.notebook("submitted", student).parent, private.notebook("submitted", student).parent)
-    return private
+    folder = private.notebook("submitted", student).parent
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    relative = layout.notebook("submitted", student).parent.relative_to(layout.root)
+    report = safe_files.copy_tree_beneath(layout.root, relative, folder, SUBMISSION_CAPS)
+    if not folder.exists():
+        folder.mkdir()
+    return private, report.refused
 
 
 def _gradebook_fields(layout: CourseLayout, config, student: str) -> tuple[dict[str, dict], str | None]:
@@ -114,29 +134,70 @@ def _gradebook_fields(layout: CourseLayout, config, student: str) -> tuple[dict[
     return fields, stamp
 
 
-def run_worker(course: Path, template: Path, student: str, results: Path, use_sandbox: bool, threads: int) -> int:
+def run_worker(course: Path, template: Path, student: str, results: Path, use_sandbox: bool, threads: int,
+               cell_timeout: int | None = None) -> int:
     """Grade one student (in this process); write results/<student>.json and the autograded notebook."""
     layout = CourseLayout(course)
     started = time.perf_counter()
     os.environ.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    with tempfile.TemporaryDirectory(prefix=f"grade-{student}-") as tmp:
-        private = _private_course(template, Path(tmp) / "course", layout, student)
+    with tempfile.TemporaryDirectory(prefix=f"grade-{student}-", dir=_work_folder(results, use_sandbox)) as tmp:
+        private, refused = _private_course(template, Path(tmp) / "course", layout, student)
         config = load_config(private)
         config.CourseDirectory.db_url = f"sqlite:///{private.root / 'gradebook.db'}"
+        if cell_timeout is not None:
+            config.Execute.timeout = cell_timeout
+        box = None
         if use_sandbox:
-            workdir = private.notebook("autograded", student).parent
-            config = sandbox.install(config, Path(tmp) / "sandbox", workdir)
-        (outcome,) = grade.autograde(private, [student], config)
+            box = sandbox.KernelSandbox(Path(tmp) / "sandbox", private.notebook("autograded", student).parent,
+                                        private.notebook("submitted", student).parent, threads=threads)
+            config = box.install(config)
+        try:
+            (outcome,) = grade.autograde(private, [student], config)
+        finally:
+            kernel = box.close() if box else {}
+        flags = ([f"submitted files refused ({'; '.join(refused[:3])})"] if refused else []) + outcome.flags
+        if kernel.get("out_of_memory"):
+            flags.append(f"the kernel reached its memory limit ({sandbox.Limits().memory / GiB:g} GB)")
         result = StudentResult(student, "graded" if outcome.success else "not graded", outcome.score,
-                               outcome.max_score, outcome.cells, outcome.max_points, flags=outcome.flags)
+                               outcome.max_score, outcome.cells, outcome.max_points, flags=flags,
+                               timestamp=_submitted_timestamp(layout, student))
         if outcome.success:
             result.grades, result.timestamp = _gradebook_fields(private, config, student)
             autograded = results / "autograded" / student
             shutil.rmtree(autograded, ignore_errors=True)
-            shutil.copytree(private.notebook("autograded", student).parent, autograded / layout.assignment)
+            autograded.mkdir(parents=True)
+            copied = safe_files.copy_tree(private.notebook("autograded", student).parent,
+                                          autograded / layout.assignment, AUTOGRADED_CAPS)
+            if copied.refused:
+                result.flags.append(f"autograded files not kept: {copied.summary()}")
     result.seconds = time.perf_counter() - started
     result.save(results)
     return 0
+
+
+def _work_folder(results: Path, use_sandbox: bool) -> Path | None:
+    """Where a worker makes its private course: its own tmpfs in the sandbox, else results/.work/.
+
+    Without the sandbox there is no private tmpfs to vanish with a killed worker: the folder is in
+    the results, and the parent removes it at the start and the end of every run.
+    """
+    if use_sandbox:
+        return None
+    folder = results / ".work"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+def _submitted_timestamp(layout: CourseLayout, student: str) -> str | None:
+    """The submission's timestamp.txt (read without following links, size-capped), as ISO text, or None."""
+    from nbgrader.utils import parse_utc
+
+    relative = layout.notebook("submitted", student).parent.relative_to(layout.root) / "timestamp.txt"
+    try:
+        text = safe_files.read_regular(layout.root, relative, 200).decode("utf-8").strip()
+        return parse_utc(text).isoformat()
+    except Exception:  # missing, a link, too long or not a date: no timestamp
+        return None
 
 
 # ----------------------------------------------------------------------------- the parent
@@ -172,45 +233,141 @@ class Progress:
         self.stream.flush()
 
 
+class ResultsBusy(RuntimeError):
+    """Another grade-class or merge is using this results folder."""
+
+
+@contextmanager
+def locked(results: Path) -> Iterator[None]:
+    """Hold ``results/.lock`` for the whole run: two runs at once on one folder would mix their results.
+
+    The lock is released by the operating system when the holder dies, so a killed run never
+    leaves the folder locked.
+    """
+    results.mkdir(parents=True, exist_ok=True)
+    handle = open(results / ".lock", "a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise ResultsBusy(f"{results} is in use by another grade-class or merge (it holds {results / '.lock'})") from None
+    try:
+        yield
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+
+def worker_command(layout: CourseLayout, template: Path, student: str, results: Path, threads: int,
+                   use_sandbox: bool, cell_timeout: int | None = None) -> list[str]:
+    """The worker's command: in its own bubblewrap sandbox when grading sandboxed.
+
+    The worker runs nbgrader (trusted code) on hostile files, so it gets no more than it needs:
+    every file read-only but its results folder, a private /tmp of a fixed size that vanishes with
+    it (the course copy with the solutions included), no network, killed with its parent. As root
+    it keeps only the capabilities the kernel's launcher needs (to drop to an unprivileged user,
+    set limits, mount the kernel's read-only view and manage control groups).
+    """
+    command = [sys.executable, "-m", "inn_course.classroom", "worker", str(layout.root), str(template),
+               student, str(results), "--threads", str(threads)]
+    if cell_timeout is not None:
+        command += ["--cell-timeout", str(cell_timeout)]
+    if not use_sandbox:
+        return command + ["--no-sandbox"]
+    argv = ["bwrap", "--die-with-parent", "--unshare-net", "--unshare-ipc", "--unshare-uts",
+            "--ro-bind", "/", "/", "--dev", "/dev",
+            # The host's /proc, writable and not covered (bwrap's own --proc covers parts of it): the
+            # kernel's nested, unprivileged sandbox may only mount a proc it could see in full.
+            "--bind", "/proc", "/proc",
+            "--size", str(WORKER_TMP_BYTES), "--tmpfs", "/tmp"]
+    for path in sorted({layout.root, *sandbox.read_only_paths()}):  # what the new /tmp would hide
+        if Path("/tmp") in path.parents:
+            argv += ["--ro-bind", str(path), str(path)]
+    argv += ["--bind", str(results), str(results),
+             "--setenv", "TMPDIR", "/tmp", "--setenv", "HOME", "/tmp", "--chdir", "/tmp"]
+    if os.geteuid() == 0:
+        if cgroups.version() is not None:
+            argv += ["--bind", str(cgroups.ROOT), str(cgroups.ROOT)]
+        for capability in WORKER_CAPABILITIES:
+            argv += ["--cap-add", capability]
+    else:
+        argv += ["--unshare-user"]
+    return argv + ["--"] + command
+
+
+WORKER_CAPABILITIES = ("CAP_SETUID", "CAP_SETGID", "CAP_CHOWN", "CAP_KILL", "CAP_SYS_RESOURCE", "CAP_SYS_ADMIN",
+                       "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER")
+
+
+def _limit_worker(use_sandbox: bool) -> None:
+    """In the worker, before it starts: die with the parent, and a cap on its memory."""
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (WORKER_ADDRESS_SPACE, hard))  # raised by the root launcher only
+
+
 def grade_class(layout: CourseLayout, results: Path, workers: int | None = None, shard: tuple[int, int] = (1, 1),
                 use_sandbox: bool = True, student_timeout: float = STUDENT_TIMEOUT,
-                progress: bool = True) -> list[StudentResult]:
-    """Grade the students of one shard into ``results``, ``workers`` at a time; return their results."""
+                progress: bool = True, cell_timeouts: dict[str, int] | None = None) -> list[StudentResult]:
+    """Grade the students of one shard into ``results``, ``workers`` at a time; return their results.
+
+    ``cell_timeouts`` (student -> seconds) overrides the course's per-cell limit for some students.
+    """
     if use_sandbox:
         sandbox.check_available()
+    with locked(results):
+        return _grade_class(layout, results, workers, shard, use_sandbox, student_timeout, progress,
+                            cell_timeouts or {})
+
+
+def _grade_class(layout, results, workers, shard, use_sandbox, student_timeout, progress, cell_timeouts):
     students = shard_of(layout.students("submitted"), *shard)
     workers = workers or default_workers()
     threads = max(1, (os.cpu_count() or 1) // workers)
-    results.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(results / ".work", ignore_errors=True)  # what killed workers of a run without sandbox left
+    if use_sandbox and os.geteuid() == 0:
+        cgroups.sweep()
     template = _template(layout, results)
     bar = Progress(len(students)) if progress else None
     waiting, running, finished = list(students), {}, []
-    while waiting or running:
-        while waiting and len(running) < workers:
-            student = waiting.pop(0)
-            (results / f"{student}.json").unlink(missing_ok=True)
-            command = [sys.executable, "-m", "inn_course.classroom", "worker", str(layout.root), str(template),
-                       student, str(results), "--threads", str(threads)] + ([] if use_sandbox else ["--no-sandbox"])
-            log = open(results / f"{student}.log", "w")
-            running[student] = (subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                                 start_new_session=True), time.perf_counter(), log)
-        time.sleep(0.2)
-        for student, (process, started, log) in list(running.items()):
-            elapsed = time.perf_counter() - started
-            if process.poll() is None and elapsed < student_timeout:
-                continue
-            if process.poll() is None:  # out of time: the worker and everything it started
+    try:
+        while waiting or running:
+            while waiting and len(running) < workers:
+                student = waiting.pop(0)
+                (results / f"{student}.json").unlink(missing_ok=True)
+                command = worker_command(layout, template, student, results, threads, use_sandbox,
+                                         cell_timeouts.get(student))
+                log = open(results / f"{student}.log", "w")
+                running[student] = (subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                                     start_new_session=True,
+                                                     preexec_fn=lambda: _limit_worker(use_sandbox)),
+                                    time.perf_counter(), log)
+            time.sleep(0.2)
+            for student, (process, started, log) in list(running.items()):
+                elapsed = time.perf_counter() - started
+                if process.poll() is None and elapsed < student_timeout:
+                    continue
+                if process.poll() is None:  # out of time: the worker and everything it started
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
+                log.close()
+                del running[student]
+                finished.append(_collect(layout, results, student, process.returncode, elapsed, student_timeout))
+                if bar:
+                    bar.step(student)
+    finally:  # interrupted (Ctrl-C, an error): no worker outlives the run
+        for process, _, log in running.values():
+            with suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+            process.wait()
             log.close()
-            del running[student]
-            finished.append(_collect(results, student, process.returncode, elapsed, student_timeout))
-            if bar:
-                bar.step(student)
+        shutil.rmtree(results / ".work", ignore_errors=True)
     return sorted(finished, key=lambda r: r.student)
 
 
-def _collect(results: Path, student: str, returncode: int, elapsed: float, timeout: float) -> StudentResult:
+def _collect(layout: CourseLayout, results: Path, student: str, returncode: int, elapsed: float,
+             timeout: float) -> StudentResult:
     path = results / f"{student}.json"
     if returncode == 0 and path.exists():
         return StudentResult.load(path)
@@ -220,7 +377,8 @@ def _collect(results: Path, student: str, returncode: int, elapsed: float, timeo
         why = f"worker killed by signal {-returncode}"
     else:
         why = f"worker failed (exit code {returncode}, see {student}.log)"
-    result = StudentResult(student, "worker failed", seconds=elapsed, flags=[f"{why}: not graded"])
+    result = StudentResult(student, "worker failed", seconds=elapsed, flags=[f"{why}: not graded"],
+                           timestamp=_submitted_timestamp(layout, student))
     result.save(results)
     return result
 
@@ -239,9 +397,19 @@ def load_results(folders: list[Path]) -> list[StudentResult]:
 def merge(layout: CourseLayout, folders: list[Path], config=None) -> list[StudentResult]:
     """Write the results of ``folders`` into the course's gradebook and autograded/; export CSV and PNG.
 
-    Only graded students are written; the others stay out of the gradebook, flagged in the summary.
+    A graded student's scores replace whatever the gradebook held. A student who could not be
+    graded is recorded as such, never left with an older submission's score: the submission's
+    timestamp is updated, every grade is emptied and marked for a human (``needs_manual_grade``),
+    each comment says why, and the older autograded notebook is removed.
     The assignment must be in the gradebook (``nbgrader generate_assignment``, or ``make all``).
     """
+    with ExitStack() as stack:
+        for folder in folders:
+            stack.enter_context(locked(folder))
+        return _merge(layout, folders, config)
+
+
+def _merge(layout: CourseLayout, folders: list[Path], config) -> list[StudentResult]:
     from datetime import datetime
 
     results = load_results(folders)
@@ -249,11 +417,15 @@ def merge(layout: CourseLayout, folders: list[Path], config=None) -> list[Studen
     with api.gradebook as gb:
         gb.find_assignment(layout.assignment)  # MissingEntry: release the assignment first
         for result in results:
-            if result.status != "graded":
-                continue
             gb.update_or_create_student(result.student)
             stamp = datetime.fromisoformat(result.timestamp) if result.timestamp else None
-            gb.update_or_create_submission(layout.assignment, result.student, timestamp=stamp)
+            submission = gb.update_or_create_submission(layout.assignment, result.student, timestamp=stamp)
+            target = layout.root / "autograded" / result.student
+            if result.status != "graded":
+                _record_not_graded(submission, result)
+                gb.db.commit()
+                shutil.rmtree(target, ignore_errors=True)
+                continue
             for name, values in result.grades.items():
                 if "auto_score" in values:
                     grade_row = gb.find_grade(name, values["notebook"], layout.assignment, result.student)
@@ -265,12 +437,28 @@ def merge(layout: CourseLayout, folders: list[Path], config=None) -> list[Studen
             gb.db.commit()
             for folder in folders:
                 graded = folder / "autograded" / result.student
-                if graded.is_dir():
-                    target = layout.root / "autograded" / result.student
+                if graded.is_dir() and not graded.is_symlink():
                     shutil.rmtree(target, ignore_errors=True)
-                    shutil.copytree(graded, target)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    safe_files.copy_tree(graded, target, AUTOGRADED_CAPS)
     export(results, folders[0])
     return results
+
+
+NOT_GRADED_COMMENT = "Not autograded: {reasons}. A grader must look at this submission."
+
+
+def _record_not_graded(submission, result: StudentResult) -> None:
+    """Empty every grade of ``submission`` and mark it for a human, with the reasons as comments."""
+    reasons = "; ".join(result.flags) or result.status
+    for nb in submission.notebooks:
+        for grade_row in nb.grades:
+            grade_row.auto_score = None
+            grade_row.manual_score = None
+            grade_row.needs_manual_grade = True
+        for comment in nb.comments:
+            comment.auto_comment = NOT_GRADED_COMMENT.format(reasons=reasons)
+            comment.manual_comment = None
 
 
 def gradebook_snapshot(layout: CourseLayout, config=None) -> dict[str, dict[str, tuple]]:
@@ -339,10 +527,11 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("course", "template", "student", "results"):
         worker.add_argument(name)
     worker.add_argument("--threads", type=int, default=1)
+    worker.add_argument("--cell-timeout", type=int, default=None)
     worker.add_argument("--no-sandbox", action="store_true")
     args = parser.parse_args(argv)
     return run_worker(Path(args.course), Path(args.template), args.student, Path(args.results),
-                      not args.no_sandbox, args.threads)
+                      not args.no_sandbox, args.threads, args.cell_timeout)
 
 
 if __name__ == "__main__":

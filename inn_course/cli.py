@@ -65,7 +65,7 @@ def _cmd_grade_class(layout: CourseLayout, args) -> int:
     try:
         results = classroom.grade_class(layout, results_dir, args.workers, shard, use_sandbox=not args.no_sandbox,
                                         student_timeout=args.student_timeout)
-    except sandbox.SandboxUnavailable as error:
+    except (sandbox.SandboxUnavailable, classroom.ResultsBusy) as error:
         print(f"not grading: {error}", file=sys.stderr)
         return 2
     if not args.shard:
@@ -78,7 +78,11 @@ def _cmd_grade_class(layout: CourseLayout, args) -> int:
 
 
 def _cmd_merge(layout: CourseLayout, args) -> int:
-    results = classroom.merge(layout, [Path(f).resolve() for f in args.folders])
+    try:
+        results = classroom.merge(layout, [Path(f).resolve() for f in args.folders])
+    except classroom.ResultsBusy as error:
+        print(f"not merging: {error}", file=sys.stderr)
+        return 2
     print(classroom.summary(results))
     print(f"gradebook updated; grades.csv and grades.png in {Path(args.folders[0])}")
     return 0 if all(r.status == "graded" for r in results) else 1

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from traitlets.config import Config
 
-from . import notebooks, processes, submissions
+from . import execution, notebooks, processes, submissions
 from .api import load_config, open_api
 from .paths import CourseLayout
 
@@ -44,34 +44,46 @@ def autograde(layout: CourseLayout, students: list[str], config: Config | None =
         config.Execute.timeout = timeout
     api = open_api(layout, config)
     baseline = submissions.Baseline.of(layout)
-    max_points = baseline.max_points
     processes.adopt_orphans()
     results = []
     for student in students:
         started = time.perf_counter()
-        scan = submissions.scan(layout, student, baseline)
-        result = GradeResult(student, success=False, flags=list(scan.flags),
-                             max_score=sum(max_points.values()), max_points=dict(max_points))
-        if scan.gradable:
-            before = processes.descendants()
-            outcome = api.autograde(layout.assignment, student, force=True, create=True)
-            left = processes.kill_new(before)
-            if left:
-                result.flags.append(f"left {len(left)} process(es) running after grading: killed")
-            result.success = bool(outcome["success"])
-            result.error = outcome.get("error") or ""
-            if result.success:
-                _collect_scores(api, layout, result)
-                result.flags.extend(_run_time_flags(layout, student))
-            elif any(sign in result.error + outcome.get("log", "") for sign in ("DeadKernelError", "Kernel died")):
-                result.flags.append("the kernel died while running it (os._exit, a crash, or out of memory): not graded")
-            else:
-                result.flags.append("nbgrader could not grade it: see error")
-        else:
-            shutil.rmtree(layout.notebook("autograded", student).parent, ignore_errors=True)
+        try:
+            result = _autograde_one(api, layout, student, baseline)
+        except Exception as error:  # whatever one submission does, the others are graded
+            result = GradeResult(student, success=False, max_score=sum(baseline.max_points.values()),
+                                 max_points=dict(baseline.max_points), error=repr(error),
+                                 flags=[f"grading failed ({type(error).__name__}): not graded, grade by hand"])
         result.seconds = time.perf_counter() - started
         results.append(result)
     return results
+
+
+def _autograde_one(api, layout: CourseLayout, student: str, baseline: submissions.Baseline) -> GradeResult:
+    scan = submissions.scan(layout, student, baseline)
+    result = GradeResult(student, success=False, flags=list(scan.flags),
+                         max_score=sum(baseline.max_points.values()), max_points=dict(baseline.max_points))
+    if not scan.gradable:
+        shutil.rmtree(layout.notebook("autograded", student).parent, ignore_errors=True)
+        return result
+    before = processes.descendants()
+    outcome = api.autograde(layout.assignment, student, force=True, create=True)
+    left = processes.kill_new(before)
+    if left:
+        result.flags.append(f"left {len(left)} process(es) running after grading: killed")
+    result.success = bool(outcome["success"])
+    result.error = outcome.get("error") or ""
+    log = outcome.get("log", "") or ""
+    if result.success:
+        _collect_scores(api, layout, result)
+        result.flags.extend(_run_time_flags(layout, student))
+    elif execution.KILLED_MARK in result.error + log:
+        result.flags.append(f"a cell ignored the interrupt at the time limit: its kernel was killed, not graded")
+    elif any(sign in result.error + log for sign in ("DeadKernelError", "Kernel died")):
+        result.flags.append("the kernel died while running it (os._exit, a crash, or out of memory): not graded")
+    else:
+        result.flags.append("nbgrader could not grade it: see error")
+    return result
 
 
 def _run_time_flags(layout: CourseLayout, student: str) -> list[str]:

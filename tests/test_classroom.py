@@ -75,14 +75,27 @@ def test_missing_bubblewrap_refuses_with_a_reason(monkeypatch):
 
 
 def test_kernel_command_hides_the_course(tmp_path):
-    """Does the sandbox bind only the system, Python, the data and the working copy, with no network?"""
-    argv = sandbox.kernel_argv(tmp_path / "work", tmp_path / "runtime")
-    binds = [argv[i + 1] for i, a in enumerate(argv) if a in ("--bind", "--ro-bind")]
-    writable = [argv[i + 1] for i, a in enumerate(argv) if a == "--bind"]
-    assert writable == [str(tmp_path / "work"), str(tmp_path / "runtime")]
-    assert "--unshare-all" in argv and "--die-with-parent" in argv
-    assert not any(b in ("/", "/work", "/root") for b in binds)
-    assert str(REPO_ROOT) not in binds  # the course (gradebook, source) is never bound, only its .venv
+    """Does the kernel's bwrap mount only the system, Python and the data read-only, its sockets and a tmpfs?"""
+    spec = sandbox.KernelSandbox(tmp_path / "box", tmp_path / "course" / "autograded" / "s" / "a").spec
+    argv = sandbox.bwrap_argv(spec, {}, connection_fd=5, files={"invertible_networks.ipynb": 6})
+    pairs = [(argv[i], argv[i + 1]) for i in range(len(argv) - 1)]
+    read_only = [b for a, b in pairs if a == "--ro-bind"]
+    writable = [b for a, b in pairs if a == "--bind"]
+    assert writable == [spec.sockets] and str(tmp_path / "box" / "sockets") == spec.sockets
+    assert ("--tmpfs", spec.workdir) in pairs and ("--chdir", spec.workdir) in pairs
+    assert {"--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--clearenv"} <= set(argv)
+    assert not any(b in ("/", "/work", "/root", "/tmp") for b in read_only)
+    assert str(REPO_ROOT) not in read_only  # the course (gradebook, source) is never bound, only its .venv
+    assert ("--file", "6") in pairs and argv[argv.index("6") + 1] == f"{spec.workdir}/invertible_networks.ipynb"
+
+
+def test_kernel_environment_is_an_allow_list(monkeypatch):
+    """Does nothing of the grader's environment (a token, say) reach the kernel?"""
+    monkeypatch.setenv("INN_SECRET_TOKEN", "s3cr3t")
+    env = sandbox.environment(threads=1)
+    assert "INN_SECRET_TOKEN" not in env and set(env) <= {
+        "PATH", "HOME", "TMPDIR", "MPLCONFIGDIR", "LANG", "PYTHONDONTWRITEBYTECODE", "OMP_NUM_THREADS",
+        "MKL_NUM_THREADS", "INN_DATA_ROOT", "MPLBACKEND"}
 
 
 @pytest.mark.slow

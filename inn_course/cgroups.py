@@ -1,0 +1,176 @@
+"""A control group per sandboxed kernel: memory (tmpfs included) and process count, counted by the Linux kernel.
+
+rlimits count per process (address space) or per user (processes): a notebook
+that fills a tmpfs, or two students' kernels running as the same user, slip
+between them. A control group counts everything the kernel and its children
+use, page cache and tmpfs pages included, and is killed as one.
+
+Two layouts exist: cgroup v2 (one tree, ``/sys/fs/cgroup/cgroup.controllers``)
+and v1 (one tree per controller, ``/sys/fs/cgroup/memory`` and
+``/sys/fs/cgroup/pids``). Either needs write access to the tree (the grader
+running as root, or a delegated subtree); where neither is usable,
+``create`` returns None and the sandbox falls back to rlimits and sized tmpfs
+mounts (see ``sandbox.py``), which the README states.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path("/sys/fs/cgroup")
+PREFIX = "inn-course"
+
+
+@dataclass(frozen=True)
+class Cgroup:
+    """One kernel's group: the folders that hold it (one for v2, one per controller for v1)."""
+
+    version: int
+    folders: tuple[Path, ...]
+
+    @property
+    def procs_files(self) -> list[Path]:
+        return [folder / "cgroup.procs" for folder in self.folders]
+
+    def join(self, pid: int | None = None) -> None:
+        """Move ``pid`` (default: this process) into the group; its children are born in it."""
+        for path in self.procs_files:
+            path.write_text(f"{pid or os.getpid()}\n")
+
+    def pids(self) -> set[int]:
+        found: set[int] = set()
+        for path in self.procs_files:
+            try:
+                found |= {int(line) for line in path.read_text().split()}
+            except OSError:
+                continue
+        return found
+
+    def memory_peak(self) -> int | None:
+        """The most memory the group used, in bytes (None where the kernel does not say)."""
+        names = ("memory.peak",) if self.version == 2 else ("memory.max_usage_in_bytes",)
+        for folder in self.folders:
+            for name in names:
+                try:
+                    return int((folder / name).read_text())
+                except (OSError, ValueError):
+                    continue
+        return None
+
+    def out_of_memory(self) -> bool:
+        """Did the group hit its memory limit (an allocation refused or a process killed)?"""
+        for folder in self.folders:
+            try:
+                if self.version == 2:
+                    events = dict(line.split() for line in (folder / "memory.events").read_text().splitlines())
+                    return int(events.get("oom_kill", 0)) > 0 or int(events.get("max", 0)) > 0
+                if (folder / "memory.failcnt").exists():
+                    return int((folder / "memory.failcnt").read_text()) > 0
+            except (OSError, ValueError):
+                continue
+        return False
+
+    def kill_and_remove(self, timeout: float = 5.0) -> None:
+        """Kill every process of the group, then remove its folders."""
+        deadline = time.monotonic() + timeout
+        while self.pids() and time.monotonic() < deadline:
+            for pid in self.pids():
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.05)
+        for folder in self.folders:
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
+
+
+def version(root: Path = ROOT) -> int | None:
+    """2 or 1 for the cgroup layout mounted at ``root``; None without one."""
+    if (root / "cgroup.controllers").exists():
+        return 2
+    if (root / "memory" / "tasks").exists() and (root / "pids" / "tasks").exists():
+        return 1
+    return None
+
+
+def _own_v2_path(root: Path) -> Path:
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        if line.startswith("0::"):
+            return root / line[3:].lstrip("/")
+    return root
+
+
+def create(name: str, memory: int, processes: int, root: Path = ROOT) -> Cgroup | None:
+    """A new group ``inn-course/<name>`` with these limits; None where this machine does not let us.
+
+    v2: created beside the grader's own group when its parent delegates ``memory`` and ``pids``.
+    v1: created in the memory and pids hierarchies. Swap counts towards the limit where the kernel
+    accounts it (``memory.memsw`` / ``memory.swap.max``).
+    """
+    layout = version(root)
+    try:
+        if layout == 2:
+            return _create_v2(name, memory, processes, root)
+        if layout == 1:
+            return _create_v1(name, memory, processes, root)
+    except OSError:
+        return None
+    return None
+
+
+def _create_v1(name: str, memory: int, processes: int, root: Path) -> Cgroup:
+    folders = []
+    for controller in ("memory", "pids"):
+        folder = root / controller / PREFIX / name
+        folder.mkdir(parents=True, exist_ok=True)
+        folders.append(folder)
+    memory_folder, pids_folder = folders
+    (memory_folder / "memory.limit_in_bytes").write_text(str(memory))
+    swap = memory_folder / "memory.memsw.limit_in_bytes"
+    if swap.exists():
+        swap.write_text(str(memory))
+    (pids_folder / "pids.max").write_text(str(processes))
+    return Cgroup(1, tuple(folders))
+
+
+def _create_v2(name: str, memory: int, processes: int, root: Path) -> Cgroup:
+    parent = _own_v2_path(root).parent / PREFIX
+    parent.mkdir(exist_ok=True)
+    wanted = {"memory", "pids"}
+    enabled = set((parent / "cgroup.subtree_control").read_text().split())
+    if not wanted <= enabled:
+        (parent / "cgroup.subtree_control").write_text(" ".join(f"+{c}" for c in sorted(wanted - enabled)))
+    folder = parent / name
+    folder.mkdir(exist_ok=True)
+    (folder / "memory.max").write_text(str(memory))
+    if (folder / "memory.swap.max").exists():
+        (folder / "memory.swap.max").write_text("0")
+    (folder / "pids.max").write_text(str(processes))
+    return Cgroup(2, (folder,))
+
+
+def sweep(root: Path = ROOT, older_than: float = 600.0) -> int:
+    """Remove the empty groups that killed graders left behind (older than ``older_than`` s); how many."""
+    removed = 0
+    bases = [root / c / PREFIX for c in ("memory", "pids")] if version(root) == 1 else \
+        [_own_v2_path(root).parent / PREFIX] if version(root) == 2 else []
+    for base in bases:
+        if not base.is_dir():
+            continue
+        for folder in base.iterdir():
+            if folder.is_dir() and time.time() - folder.stat().st_mtime > older_than:
+                group = Cgroup(version(root) or 1, (folder,))
+                if not group.pids():
+                    try:
+                        folder.rmdir()
+                        removed += 1
+                    except OSError:
+                        pass
+    return removed
