@@ -68,8 +68,10 @@ class Cgroup:
                 if self.version == 2:
                     events = dict(line.split() for line in (folder / "memory.events").read_text().splitlines())
                     return int(events.get("oom_kill", 0)) > 0 or int(events.get("max", 0)) > 0
-                if (folder / "memory.failcnt").exists():
-                    return int((folder / "memory.failcnt").read_text()) > 0
+                if (folder / "memory.oom_control").exists():
+                    control = dict(line.split() for line in (folder / "memory.oom_control").read_text().splitlines())
+                    failed = int((folder / "memory.failcnt").read_text()) if (folder / "memory.failcnt").exists() else 0
+                    return int(control.get("oom_kill", 0)) > 0 or failed > 0
             except (OSError, ValueError):
                 continue
         return False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -165,14 +166,16 @@ def student_code_cells(nb, baseline: Baseline) -> list:
     return [c for c in nb.cells if c.cell_type == "code" and c.source not in trusted]
 
 
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
 def _replace_surrogates(node) -> int:
     """Replace lone surrogates (valid JSON, invalid Unicode) in every string of a notebook; count them."""
     count = 0
     items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
     for key, value in list(items):
         if isinstance(value, str):
-            fixed = value.encode("utf-8", "replace").decode("utf-8") if any(
-                "\ud800" <= ch <= "\udfff" for ch in value) else value
+            fixed = _SURROGATES.sub("\ufffd", value)
             if fixed != value:
                 node[key] = fixed
                 count += 1

@@ -6,12 +6,17 @@ copy of the course, with the real sandbox (bubblewrap); they are skipped where i
 
 import json
 import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
 
 import psutil
 import pytest
 
 from inn_course import classroom, notebooks, release, sandbox, submissions
-from inn_course.api import load_config
+from inn_course.api import load_config, open_api
 from inn_course.paths import REPO_ROOT, copy_course
 
 from .submissions import catalogue
@@ -147,7 +152,80 @@ def test_shards_merged_equal_one_run_and_a_killed_worker_is_reported(small_class
     assert any("worker stopped after 60 s" in flag for flag in by_name["cat"].flags)
     assert [r.student for r in merged] == ["ann", "ben", "cat"]
     snapshot = classroom.gradebook_snapshot(layout)
-    assert snapshot == classroom.gradebook_snapshot(other) and set(snapshot) == {"ann", "ben"}
+    assert snapshot == classroom.gradebook_snapshot(other) and set(snapshot) == {"ann", "ben", "cat"}
+    assert set(snapshot["cat"].values()) == {(None, None, True)}  # recorded as not graded, for a human
     rows = (tmp_path / "single" / "grades.csv").read_text().splitlines()
     assert rows[0].startswith("student,status,autograded score") and len(rows) == 4
     assert (tmp_path / "single" / "grades.png").stat().st_size > 10_000
+
+
+def test_a_results_folder_takes_one_run_at_a_time(small_class, tmp_path):
+    """Is a second grade-class (or merge) on a folder in use refused, and the folder free again afterwards?"""
+    layout, _ = small_class
+    with classroom.locked(tmp_path / "results"):
+        with pytest.raises(classroom.ResultsBusy, match="in use by another grade-class or merge"):
+            classroom.grade_class(layout, tmp_path / "results", workers=1, use_sandbox=False, progress=False)
+        with pytest.raises(classroom.ResultsBusy):
+            classroom.merge(layout, [tmp_path / "results"])
+    assert classroom.grade_class(layout, tmp_path / "results", workers=1, use_sandbox=False, progress=False) == []
+
+
+def test_an_ungradable_resubmission_replaces_the_old_score(small_class, tmp_path):
+    """After a graded submission, is a resubmission that cannot be graded recorded as such, not the old score?"""
+    layout, _ = small_class
+    results = tmp_path / "results"
+    results.mkdir()
+    (layout.root / "autograded" / "ann" / layout.assignment).mkdir(parents=True)
+    points = {"q09_exact_inverse": 1.0}
+    classroom.StudentResult("ann", "graded", 1.0, 56.0, dict(points), dict(points), timestamp="2026-11-01T10:00:00",
+                            grades={"q09_exact_inverse": {"notebook": layout.assignment, "auto_score": 1.0,
+                                                          "needs_manual_grade": False}}).save(results)
+    classroom.merge(layout, [results])
+    assert classroom.gradebook_snapshot(layout)["ann"]["q09_exact_inverse"] == (1.0, None, False)
+    classroom.StudentResult("ann", "not graded", timestamp="2026-11-02T10:00:00",
+                            flags=["not a readable notebook (JSONDecodeError): not graded"]).save(results)
+    classroom.merge(layout, [results])
+    snapshot = classroom.gradebook_snapshot(layout)["ann"]
+    assert set(snapshot.values()) == {(None, None, True)}  # every grade emptied, every one for a human
+    with open_api(layout).gradebook as gb:
+        submission = gb.find_submission(layout.assignment, "ann")
+        assert submission.timestamp.isoformat().startswith("2026-11-02") and submission.score == 0
+        comments = [c.auto_comment for nb in submission.notebooks for c in nb.comments]
+        assert comments and all("Not autograded: not a readable notebook" in c for c in comments)
+    assert not (layout.root / "autograded" / "ann").exists()  # the old graded notebook is gone
+
+
+@pytest.mark.slow
+def test_workers_die_with_their_parent_and_leave_nothing(small_class, tmp_path):
+    """After kill -9 of grade-class, do its workers and kernels die, leaving no course copy, and can it run again?"""
+    _sandbox_or_skip()
+    layout, samples = small_class
+    submissions.submit(layout, "looper", catalogue.with_new_cell(samples["handout"], "setup",
+                                                                 catalogue.ENDLESS_LOOP, "student-loop"))
+    results = tmp_path / "results"
+    parent = subprocess.Popen([sys.executable, "-m", "inn_course", "--root", str(layout.root), "grade-class",
+                               "--workers", "1", "--results", str(results)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def descendants() -> list[psutil.Process]:
+        try:
+            return psutil.Process(parent.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return []
+
+    def kernel_started() -> bool:
+        return any("ipykernel_launcher" in " ".join(p.cmdline()) for p in descendants() if p.is_running())
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not kernel_started():
+        time.sleep(0.5)
+    assert kernel_started(), "the kernel never started"
+    started = descendants()
+    parent.kill()
+    parent.wait()
+    time.sleep(2)
+    alive = [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert alive == [], [" ".join(p.cmdline())[:80] for p in alive]
+    assert not list(Path(tempfile.gettempdir()).glob("grade-looper-*"))  # the copy with the solutions
+    again = classroom.grade_class(layout, results, workers=1, student_timeout=1, progress=False)
+    assert [r.status for r in again] == ["worker failed"]  # the lock was released with the dead parent

@@ -95,3 +95,82 @@ def test_edited_test_cell_and_hostile_code_are_flagged(repo, tmp_path):
     assert "locked cells edited, restored from the source: q09_exact_inverse" in flags
     assert "patches a library the tests use (cell" not in flags  # the summary names kinds, then places
     assert "patches a library the tests use" in flags and "cell student-patch line 1" in flags
+
+
+def test_links_in_a_submission_make_it_ungradable(repo, tmp_path):
+    """Is a submission with a symbolic link (which nbgrader would follow) refused before nbgrader reads it?"""
+    layout = _course_with(tmp_path, "ivan", _release(repo))
+    folder = layout.notebook("submitted", "ivan").parent
+    (folder / "gradebook.db").symlink_to(layout.root / "gradebook.db")
+    scan = submissions.scan(layout, "ivan")
+    assert not scan.gradable and "gradebook.db: a symbolic link" in scan.flags[0]
+    notebook = layout.notebook("submitted", "ivan")
+    notebook.unlink()
+    notebook.symlink_to(layout.source_notebook)  # the notebook itself, a link to the solutions
+    (folder / "gradebook.db").unlink()
+    scan = submissions.scan(layout, "ivan")
+    assert not scan.gradable and "a symbolic link" in scan.flags[0]
+
+
+def test_the_release_decides_what_is_locked_not_the_submission(repo, tmp_path):
+    """Is a cell that claims to be locked (new id, locked metadata), in a notebook without cell ids, still scanned?"""
+    nb = _release(repo)
+    payload = notebooks.nbformat.v4.new_code_cell("get_ipython().ast_transformers.append(None)")
+    payload.metadata["nbgrader"] = {"grade": False, "grade_id": "setup", "locked": True, "solution": False,
+                                    "schema_version": 3}
+    nb.cells.insert(3, payload)
+    for cell in nb.cells:
+        cell.pop("id", None)
+    nb.nbformat_minor = 4
+    layout = _course_with(tmp_path, "judy", nb)
+    flags = "\n".join(submissions.scan(layout, "judy").flags)
+    assert "rewires IPython or the grading" in flags and "ast_transformers" in flags
+
+
+def test_invalid_unicode_is_replaced_and_flagged(repo, tmp_path):
+    """Is a lone surrogate (valid JSON, invalid Unicode) replaced in a readable copy, and flagged?"""
+    text = notebooks.dumps(_release(repo)).replace("YOUR ANSWER HERE", "answer \\ud800 here", 1)
+    layout = _course_with(tmp_path, "kim", text)
+    scan = submissions.scan(layout, "kim")
+    assert scan.gradable and any("not valid Unicode replaced in 1 place" in f for f in scan.flags)
+    assert "answer \ufffd here" in layout.notebook("submitted", "kim").read_text(encoding="utf-8")
+
+
+def test_oversized_and_malformed_notebooks_are_refused(repo, tmp_path):
+    """Are a notebook over the size cap, one with too many cells and one nested too deep refused, with reasons?"""
+    cases = {
+        "big": '{"cells": [], "x": "' + "x" * (submissions.MAX_NOTEBOOK_BYTES + 1) + '"}',
+        "many": notebooks.dumps(notebooks.nbformat.v4.new_notebook(
+            cells=[notebooks.nbformat.v4.new_code_cell("1") for _ in range(submissions.MAX_CELLS + 1)])),
+        "deep": '{"cells": ' + "[" * 100_000 + "]" * 100_000 + "}",
+    }
+    layout = copy_course(tmp_path)
+    shutil.copytree(REPO_ROOT / "release", layout.root / "release")
+    reasons = {}
+    for student, text in cases.items():
+        submissions.submit(layout, student, text)
+        scan = submissions.scan(layout, student)
+        assert not scan.gradable, student
+        reasons[student] = scan.flags[0]
+    assert "more than" in reasons["big"] and "2,001 cells" in reasons["many"]
+    assert "not a readable notebook" in reasons["deep"]
+
+
+def test_one_notebook_cannot_stop_the_plain_batch(repo, tmp_path, monkeypatch):
+    """If the scan itself fails on one notebook, is that student reported and the next one still handled?"""
+    layout = copy_course(tmp_path)
+    shutil.copytree(REPO_ROOT / "release", layout.root / "release")
+    submissions.submit(layout, "a_crash", _release(repo))
+    submissions.submit(layout, "b_broken", "not a notebook")
+    real = submissions._scan
+
+    def crashing(layout_, student, baseline):
+        if student == "a_crash":
+            raise RecursionError("maximum recursion depth exceeded")
+        return real(layout_, student, baseline)
+
+    monkeypatch.setattr(submissions, "_scan", crashing)
+    results = grade.autograde(layout, ["a_crash", "b_broken"])
+    assert [r.student for r in results] == ["a_crash", "b_broken"] and not any(r.success for r in results)
+    assert "the pre-grading scan failed (RecursionError)" in results[0].flags[0]
+    assert "not a readable notebook" in results[1].flags[0]
