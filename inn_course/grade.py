@@ -86,12 +86,33 @@ def _autograde_one(api, layout: CourseLayout, student: str, baseline: submission
     return result
 
 
+# The start of the message a hidden test fails with when the notebook changed what tests rely on
+# (the grading kit's intact(), in lab/invertible_networks.py).
+GRADING_CHANGED = "The grading environment was changed by code in this notebook"
+
+
 def _run_time_flags(layout: CourseLayout, student: str) -> list[str]:
-    """What the graded run itself shows: cells stopped by the per-cell timeout."""
+    """What the graded run itself shows: cells stopped by the time limit, outputs cut, the tests' environment changed."""
     nb = notebooks.read(layout.notebook("autograded", student))
-    timed_out = [c.get("id", "?") for c in nb.cells
-                 if any(o.get("ename") == "CellTimeoutError" for o in c.get("outputs", []))]
-    return [f"cells stopped by the time limit: {', '.join(timed_out)}"] if timed_out else []
+
+    def cells(found) -> list[str]:
+        return [str(notebooks.grade_id(c) or c.get("id", "?")) for c in nb.cells
+                if any(found(o) for o in c.get("outputs", []))]
+
+    def text(output) -> str:
+        return str(output.get("text", "")) + str(output.get("data", {}).get("text/plain", ""))
+
+    flags = []
+    timed_out = cells(lambda o: o.get("ename") == "CellTimeoutError")
+    if timed_out:
+        flags.append(f"cells stopped by the time limit: {', '.join(timed_out)}")
+    cut = cells(lambda o: execution.TRUNCATED.split("{")[0] in text(o))
+    if cut:
+        flags.append(f"outputs cut to their size limit: {', '.join(cut)}")
+    changed = cells(lambda o: str(o.get("evalue", "")).startswith(GRADING_CHANGED))
+    if changed:
+        flags.append(f"grading environment changed by the notebook: {', '.join(changed)} scored 0, check by hand")
+    return flags
 
 
 def _collect_scores(api, layout: CourseLayout, result: GradeResult) -> None:

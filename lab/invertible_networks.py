@@ -94,7 +94,11 @@ print(f"train: {tuple(train_x.shape)}, test: {tuple(test_x.shape)}")
 # Grading setup: when your notebook is graded, this cell defines the trusted reference
 # code the hidden tests use. It is worth no points and needs nothing from you.
 ### BEGIN HIDDEN TESTS
+import builtins as _builtins
 import contextlib as _contextlib
+import copy as _copy
+import linecache as _linecache
+import sys as _sys
 import types as _types
 
 import numpy
@@ -178,8 +182,13 @@ def _build_grading_kit():
                 parameter.add_(scale * noise.to(parameter.dtype))
         return module
 
+    def exactly(value, *types):
+        """Is ``value``'s type one of ``types`` itself? By identity: ``type(x) in (...)`` would ask ``==``,
+        which a metaclass can answer with True, and isinstance accepts subclasses that redefine arithmetic."""
+        return any(type(value) is t for t in types)
+
     def as_tensors(value):
-        return list(value) if type(value) in (tuple, list) else [value]
+        return list(value) if exactly(value, tuple, list) else [value]
 
     def as_float(value):
         """``value`` as a plain float if it is a float (numpy's included), else None.
@@ -187,13 +196,13 @@ def _build_grading_kit():
         Strict on the type, so that an answer returning an object that compares equal
         to anything (a float subclass with its own __sub__ or __lt__) is not believed.
         """
-        return float(value) if type(value) in (float, numpy.float64, numpy.float32) else None
+        return float(value) if exactly(value, float, numpy.float64, numpy.float32) else None
 
     def error(a, b):
         """Largest entry-wise difference, relative to the size of b (>= 1): inputs of any scale."""
         a, b = as_tensors(a), as_tensors(b)
-        tensor_types = (torch.Tensor, nn.Parameter)  # exact types: a subclass could redefine the arithmetic
-        if len(a) != len(b) or any(type(t) not in tensor_types or t.shape != u.shape for t, u in zip(a, b)):
+        if len(a) != len(b) or any(not exactly(t, torch.Tensor, nn.Parameter) or t.shape != u.shape
+                                   for t, u in zip(a, b)):
             return float("inf")
         a, b = [t.detach().double() for t in a], [u.detach().double() for u in b]
         scale = max(1.0, max(float(u.abs().max()) for u in b))
@@ -339,11 +348,112 @@ def _build_grading_kit():
     kit.passed = set()  # test cells whose hidden tests all passed: later ones rely on them
     kit.accuracy, kit.test, kit.train = accuracy, accuracy, train
     kit.swap, kit.perturb, kit.as_tensors, kit.as_float, kit.error = swap, perturb, as_tensors, as_float, error
+    kit.exactly, kit.copy = exactly, _copy.deepcopy
     kit.TOLERANCE = {torch.float32: 1e-4, torch.float64: 1e-10}
+
+    # What every hidden test relies on, by identity: a notebook that replaces any of it (patched
+    # builtins or torch, IPython hooks that rewrite cells, a tracer, this kit) fails the check below.
+    shell = get_ipython()
+    # IPython and ipykernel set these per cell (input forwarding, the builtin trap): not ours to check.
+    trapped = {"get_ipython", "display", "exit", "quit", "__IPYTHON__", "_", "__", "___", "input", "raw_input"}
+    spaces = {"builtins": _builtins, "torch": torch, "torch.Tensor": torch.Tensor, "F": F, "nn.Module": nn.Module,
+              "nn.Conv2d": nn.Conv2d, "nn.Linear": nn.Linear, "torch.linalg": torch.linalg, "torch.fft": torch.fft,
+              "numpy": numpy, "kit": kit, **{f"kit.{c.__name__}": c for c in (Split, Layer, IRevNet, Block, IResNet)}}
+    runners = ("run_cell", "run_cell_async", "run_ast_nodes", "run_code", "transform_cell", "transform_ast",
+               "showtraceback", "_showtraceback", "should_run_async", "get_exception_only")
+
+    def hooks():
+        found = {f"sys.modules[{m}]": _sys.modules.get(m) for m in ("torch", "numpy", "builtins", "torch.nn",
+                                                                    "torch.nn.functional", "math")}
+        found.update({"sys.gettrace": _sys.gettrace(), "sys.getprofile": _sys.getprofile(),
+                      "sys.meta_path": tuple(_sys.meta_path), "sys.path_hooks": tuple(_sys.path_hooks)})
+        if shell is not None:
+            for name in ("input_transformers_cleanup", "input_transformers_post", "ast_transformers"):
+                found[f"shell.{name}"] = tuple(getattr(shell, name))
+            manager = shell.input_transformer_manager
+            for name in ("cleanup_transforms", "line_transforms", "token_transformers"):
+                found[f"transformer.{name}"] = tuple(getattr(manager, name))
+            found["shell.events"] = tuple(  # but pyplot's and the inline backend's, registered at the first plot
+                (k, tuple(c for c in v if not str(getattr(c, "__module__", "")).startswith("matplotlib")))
+                for k, v in sorted(shell.events.callbacks.items()))
+            found["shell.custom_exceptions"] = (shell.custom_exceptions, vars(shell).get("CustomTB"))
+            for name in runners:
+                found[f"shell.{name}"] = (vars(shell).get(name), getattr(type(shell), name, None))
+            found["shell.compile"] = (shell.compile, tuple(vars(type(shell.compile)).values()),
+                                      tuple(v for v in vars(shell.compile).values() if callable(v)))
+        return found
+
+    def everything():
+        found = hooks()
+        for label, space in spaces.items():
+            for name, value in list(vars(space).items()):
+                if not (label == "builtins" and name in trapped):
+                    found[f"{label}.{name}"] = value
+        return found
+
+    def from_the_notebook(value):
+        """Was ``value`` (or what it wraps) defined by notebook code? Nothing the tests rely on should be."""
+        if isinstance(value, tuple):
+            return any(from_the_notebook(v) for v in value)
+        for thing in (value, getattr(value, "__func__", None), type(value)):
+            if thing is not None and getattr(thing, "__module__", None) == "__main__":
+                return True
+        return False
+
+    def same(a, b):
+        """Identical, element by element for the tuples above (never ``==``, which an object may answer)."""
+        if type(a) is tuple and type(b) is tuple:
+            return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+        return a is b
+
+    trusted = everything()
+    # A cell a student placed before this one ran first: what it replaced is recorded as changed already.
+    tainted = sorted(place for place, value in trusted.items()
+                     if not place.startswith("kit") and from_the_notebook(value))
+    changed_message = "The grading environment was changed by code in this notebook"  # the grader flags it
+
+    def intact():
+        """Fail this test cell, for a human to look at, if the notebook changed what the tests rely on."""
+        now = everything()
+        changed = tainted + sorted(place for place, value in trusted.items()
+                                   if place not in now or not same(value, now[place]))
+        if changed:
+            raise AssertionError(f"{changed_message}: {', '.join(changed[:5])}"
+                                 f"{' and more' if len(changed) > 5 else ''}. This cell is not graded; "
+                                 "a grader will look at the notebook.")
+
+    def forget_this_cell():
+        """Remove this cell's code from IPython's input history and the line cache (a later cell could print it)."""
+        if shell is None:
+            return
+        history = shell.history_manager
+        source = history.input_hist_raw[-1] if history.input_hist_raw else None
+        for inputs in (history.input_hist_parsed, history.input_hist_raw):
+            if inputs:
+                inputs[-1] = ""
+        history._i00 = ""
+        for name in [n for n in shell.user_ns if n.startswith("_i")]:
+            if isinstance(shell.user_ns[name], str) and shell.user_ns[name] == source:
+                shell.user_ns[name] = ""
+        for cache in (_linecache.cache, getattr(_linecache, "_ipython_cache", {})):
+            for key, entry in list(cache.items()):
+                if isinstance(entry, tuple) and len(entry) > 2 and source is not None \
+                        and "".join(entry[2]).strip() == source.strip():
+                    del cache[key]
+
+    def finish():
+        """The last line of every hidden test: check the environment, then forget the cell's code."""
+        try:
+            intact()
+        finally:
+            forget_this_cell()
+
+    kit.intact, kit.finish = intact, finish
     return kit
 
 
 _KIT = _build_grading_kit()
+_KIT.finish()
 ### END HIDDEN TESTS
 
 # %% [markdown] {"id": "part1"}
@@ -434,6 +544,7 @@ _shown = _shown_arrays(_fig)
 assert all(_same_picture(s, e) for s, e in zip(_shown, test_x[3])), \
     "plot_network_view must show the 16 channels of its input, in channel order."
 plt.close(_fig)
+_KIT.finish()  # the environment unchanged; this cell's code forgotten
 ### END HIDDEN TESTS
 
 # %% {"id": "q01_show", "tags": ["figure"]}
@@ -553,8 +664,9 @@ assert _ax.get_xlabel() and _ax.get_ylabel(), "Label both axes of the loss plot.
 plt.close(_fig)
 print("Visible tests passed.")
 ### BEGIN HIDDEN TESTS
-_small_acc = _KIT.accuracy(_small)
+_reference = _KIT.copy(_small)  # judged on a copy: what test() does to its network cannot move the answer
 _got = _KIT.as_float(test(_small))
+_small_acc = _KIT.accuracy(_reference)  # measured after the answer ran: nothing to read beforehand
 assert _got is not None and abs(_got - _small_acc) < 0.01, \
     "test must return, as a float, the percentage of the 10,000 test images the network classifies correctly."
 # Threshold, measured with the reference train() on 2 threads, seeds 0-9:
@@ -578,6 +690,7 @@ assert len(_line) == 40 and all(abs(float(a) - b) < 1e-9 for a, b in zip(_line, 
     "plot_losses must plot net.losses, one point per epoch."
 plt.close(_fig)
 _KIT.passed.add("q02_train_test")
+_KIT.finish()  # the environment unchanged; this cell's code forgotten
 ### END HIDDEN TESTS
 
 # %% [markdown] {"id": "q02-run-md"}
@@ -798,6 +911,7 @@ except Exception:
     pass
 else:
     raise AssertionError("Splitting an odd number of channels must raise an error, not return unequal halves.")
+_KIT.finish()  # the environment unchanged; this cell's code forgotten
 ### END HIDDEN TESTS
 
 # %% [markdown] {"id": "q06-md"}
@@ -873,6 +987,7 @@ _Y1 = [y.clone() for y in _layer(_X)]
 _Y2 = _KIT.perturb(_layer, seed=14, scale=0.1)(_X)
 assert _KIT.error(_Y2, _Y1) > 1e-3, "The layer's output does not depend on its convolution: F must use the conv."
 assert _KIT.error(_Y1, list(_X)) > 1e-3, "The layer must change its input: add F of one half to the other."
+_KIT.finish()  # the environment unchanged; this cell's code forgotten
 ### END HIDDEN TESTS
 
 # %% [markdown] {"id": "q07-md"}
@@ -978,6 +1093,7 @@ with _KIT.swap(SplitAlongChannels=_KIT.Split, InvertibleLayer=_KIT.Layer):
     _acc = _KIT.accuracy(_trained)
     assert _acc >= 75.0, f"iRevNet trained with the lab's recipe reaches only {_acc:.1f} % test accuracy: " \
         "check that forward classifies the features with a linear layer."
+_KIT.finish()  # the environment unchanged; this cell's code forgotten
 ### END HIDDEN TESTS
 
 # %% [markdown] {"id": "q08-md"}
@@ -1048,6 +1164,7 @@ for _name, _model in _models.items():
     _value = _KIT.as_float(_result[_name])
     assert _value is not None and abs(_value - _measured) < 0.01, \
         "train_and_compare must return the test accuracy each trained model actually reaches."
+_KIT.finish()  # the environment unchanged; this cell's code forgotten
 ### END HIDDEN TESTS
 
 # %% [markdown] {"id": "q08_comparison", "kind": "task", "points": 1}
@@ -1131,11 +1248,13 @@ assert _got is not None and abs(_got - 1e-3) < 1e-5, \
     "reconstruction_error must measure the largest entry-wise difference between x and its reconstruction."
 for _dtype in (torch.float32, torch.float64):
     _model = _KIT.perturb(_KIT.IRevNet().to(_dtype), seed=32)
-    with torch.no_grad():
-        _expected = float((_model.inverse(_model(_x.to(_dtype), classif=False)) - _x.to(_dtype)).abs().max())
+    _reference, _x_reference = _KIT.copy(_model), _x.to(_dtype).clone()
     _got = _KIT.as_float(reconstruction_error(_model, _x.to(_dtype)))
+    with torch.no_grad():  # the expected value exists only once the answer has returned
+        _expected = float((_reference.inverse(_reference(_x_reference, classif=False)) - _x_reference).abs().max())
     assert _got is not None and abs(_got - _expected) <= 0.1 * _expected + 1e-12, \
         f"reconstruction_error does not match the error of a reference i-RevNet in {_dtype}."
+_KIT.finish()  # the environment unchanged; this cell's code forgotten
 ### END HIDDEN TESTS
 
 # %% [markdown] {"id": "q04-check-md"}
@@ -1230,6 +1349,7 @@ if "q02_train_test" in _KIT.passed:
     assert _acc >= 75.0, f"resnet classifies only {_acc:.1f} % of the test digits: was it trained with train()?"
     _value = _KIT.as_float(resnet_accuracy)
     assert _value is not None and abs(_value - _acc) < 0.01, "resnet_accuracy must be the accuracy test(resnet) measures."
+_KIT.finish()  # the environment unchanged; this cell's code forgotten
 ### END HIDDEN TESTS
 
 # %% [markdown] {"id": "q11_fixed_point", "kind": "task", "points": 3}
@@ -1556,6 +1676,7 @@ with torch.no_grad():
         "forward does not depend on the convolution's weights."
     assert _KIT.error(_y1, _x) > 1e-3, "forward must add F(x) to x."
 _KIT.passed.add("q13_invertible_residual")
+_KIT.finish()  # the environment unchanged; this cell's code forgotten
 ### END HIDDEN TESTS
 
 # %% {"id": "q13_train_norm", "kind": "tests", "points": 2}
@@ -1584,6 +1705,7 @@ assert max(_norms) <= 0.9 * 1.01, f"After train_norm, a block's convolution has 
 _acc = _KIT.accuracy(_trained)
 # Reference i-ResNet, seeds 0-9: 81.9-84.6 % (mean 83.5) on 2 threads; 75 % leaves 6.9 points.
 assert _acc >= 75.0, f"The i-ResNet trained with train_norm reaches only {_acc:.1f} %: check the training loop."
+_KIT.finish()  # the environment unchanged; this cell's code forgotten
 ### END HIDDEN TESTS
 
 # %% [markdown] {"id": "q14-md"}
@@ -1669,6 +1791,7 @@ with _KIT.swap(InvertibleResidual=_KIT.Block):
     with torch.no_grad():
         assert _KIT.error(_trained.inverse(_trained(_x, classif=False)), _x) <= 1e-4, \
             "The trained iResNet is not inverted to 1e-4 on test images."
+_KIT.finish()  # the environment unchanged; this cell's code forgotten
 ### END HIDDEN TESTS
 
 # %% [markdown] {"id": "q15-md"}
@@ -1721,13 +1844,15 @@ print("Visible tests passed.")
 _block = _KIT.perturb(_KIT.Block().double(), seed=61, scale=0.2)
 _block.normalize(0.9)
 _y = torch.randn(4, 16, 7, 7, generator=torch.Generator().manual_seed(62), dtype=torch.float64)
-_expected = _KIT.fixed_point_steps(_block, _y, 30)
+_reference, _y_reference = _KIT.copy(_block), _y.clone()
 _got = fixed_point_trace(_block, _y, 30)
 assert type(_got) is list and len(_got) == 30, "fixed_point_trace must return a list of n_iter step sizes."
 _got = [_KIT.as_float(a) for a in _got]
 assert None not in _got, "fixed_point_trace must return the step sizes as floats."
+_expected = _KIT.fixed_point_steps(_reference, _y_reference, 30)  # computed once the answer has returned
 assert all(abs(a - b) <= 1e-6 * b + 1e-12 for a, b in zip(_got, _expected)), \
     "fixed_point_trace does not follow x_{k+1} = y - F(x_k) from x_0 = y on a reference block."
+_KIT.finish()  # the environment unchanged; this cell's code forgotten
 ### END HIDDEN TESTS
 
 # %% {"id": "q15_run"}
@@ -1879,11 +2004,13 @@ _ires.normalize(0.9)
 for _model, _name, _n, (_a, _b), _dtype in [(_irev, "i-RevNet", 5, (3, 8), torch.float64),
                                             (_ires, "i-ResNet", 7, (1, 7), torch.float32)]:
     _x0, _x1 = _digits[_a].to(_dtype), _digits[_b].to(_dtype)
-    with torch.no_grad():
-        _f = _model(torch.stack([_x0, _x1]), classif=False)
-        _t = torch.linspace(0, 1, _n, dtype=torch.float64).to(_dtype).reshape(-1, 1, 1, 1)
-        _expected = _model.inverse((1 - _t) * _f[0] + _t * _f[1])
+    _reference = (_KIT.copy(_model), _x0.clone(), _x1.clone())
     _path = interpolate(_model, _x0, _x1, n_points=_n)
+    with torch.no_grad():  # the expected path exists only once the answer has returned
+        _f = _reference[0](torch.stack(_reference[1:]), classif=False)
+        _t = torch.linspace(0, 1, _n, dtype=torch.float64).to(_dtype).reshape(-1, 1, 1, 1)
+        _expected = _reference[0].inverse((1 - _t) * _f[0] + _t * _f[1])
+    _x0, _x1 = _reference[1:]
     assert type(_path) is torch.Tensor and tuple(_path.shape) == (_n, 16, 7, 7), \
         f"For n_points={_n}, interpolate must return a tensor of shape ({_n}, 16, 7, 7)."
     assert bool(torch.isfinite(_path).all()), f"The {_name} path contains infinite or NaN values."
@@ -1896,6 +2023,7 @@ for _model, _name, _n, (_a, _b), _dtype in [(_irev, "i-RevNet", 5, (3, 8), torch
     assert _worst <= 1e-4, \
         f"On a reference {_name}, the inner inputs are not model.inverse((1 - t) model(x0) + t model(x1)) " \
         "for t evenly spaced in [0, 1]."
+_KIT.finish()  # the environment unchanged; this cell's code forgotten
 ### END HIDDEN TESTS
 
 # %% {"id": "q16_paths", "kind": "solution", "tags": ["figure"]}

@@ -3,9 +3,14 @@
 The batch is graded once by the session fixture ``graded`` (conftest).
 """
 
+import json
+import os
+from pathlib import Path
+
 import psutil
 import pytest
 
+from inn_course import lint, notebooks, sandbox
 from inn_course.api import open_api
 from inn_course.paths import REPO_ROOT
 
@@ -68,3 +73,62 @@ def test_gradebook_keeps_every_grade(graded):
         for student, result in results.items():
             if result.success:
                 assert gb.find_submission(layout.assignment, student).score == pytest.approx(result.score)
+
+
+def _printed(layout, student: str, cell_id: str) -> str:
+    """What one cell of a graded case printed (its streams and results)."""
+    nb = notebooks.read(layout.notebook("autograded", student))
+    cell = next(c for c in nb.cells if c.get("id") == cell_id)
+    return "".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", "")) for o in cell.outputs)
+
+
+def _report(text: str, marker: str) -> dict:
+    line = next(line for line in text.splitlines() if line.startswith(marker + " "))
+    return json.loads(line[len(marker) + 1:])
+
+
+def test_escape_attempts_reach_nothing(graded):
+    """Did the escape case run as nobody, with every write, read, namespace and fork bomb refused?"""
+    layout, results, _ = graded
+    assert results["hostile_escape"].success
+    report = _report(_printed(layout, "hostile_escape", "student-escape"), "ESCAPE")
+    if os.geteuid() == 0:
+        assert report["uid"] == sandbox.NOBODY
+    assert report["shadow"] == report["write /etc"] == report["write course"] == "denied"
+    assert report["userns"] == "denied" and report["processes"] < sandbox.Limits().processes
+    assert "INN_SECRET" not in " ".join(report["environment"]) and set(report["environment"]) <= set(
+        sandbox.environment(1)) | {"CLICOLOR", "CLICOLOR_FORCE", "FORCE_COLOR", "GIT_PAGER", "PAGER", "TERM",
+                                    "PWD", "PYDEVD_USE_FRAME_EVAL", "MPLBACKEND"}
+    assert not Path("/etc/x").exists() and not (layout.root / "x").exists()
+
+
+def test_no_hidden_test_reaches_what_a_student_prints(graded):
+    """Did the notebooks, input history and line cache the escape case printed hold no hidden-test line?"""
+    layout, _, _ = graded
+    printed = _printed(layout, "hostile_escape", "student-escape")
+    source = notebooks.read(layout.source_notebook)
+    own = lint.notebook_text(notebooks.read(layout.notebook("submitted", "hostile_escape")))
+    assert "def _build_grading_kit" not in printed
+    assert lint.leaks(source, printed, kinds=("hidden test",), own_text=own) == []
+
+
+def test_links_made_by_a_notebook_are_not_followed_outside(graded):
+    """Are the gradebook, the source and the autograded copies intact after links were planted and submitted?"""
+    layout, results, _ = graded
+    assert results["hostile_submitted_links"].success
+    for student in ("hostile_escape", "hostile_submitted_links"):
+        folder = layout.notebook("autograded", student).parent
+        assert all(p.is_file() and not p.is_symlink() for p in folder.rglob("*")), student
+    assert notebooks.read(layout.source_notebook).cells  # still the source notebook, not a link's victim
+    with open_api(layout).gradebook as gb:
+        assert gb.find_submission(layout.assignment, "reference").score == pytest.approx(results["reference"].score)
+
+
+def test_resource_hogs_hit_their_bounds(graded):
+    """Did the tmpfs mounts stop at their size, and the huge outputs leave a small graded notebook?"""
+    layout, results, _ = graded
+    report = _report(_printed(layout, "hostile_resources", "student-fill"), "RESOURCES")
+    limits = sandbox.Limits()
+    assert report["tmp"] <= limits.tmp_bytes // 2 ** 20 and report["work"] <= limits.scratch_bytes // 2 ** 20
+    assert layout.notebook("autograded", "hostile_resources").stat().st_size < 3_000_000
+    assert layout.notebook("feedback", "hostile_resources").stat().st_size < 4_000_000

@@ -39,6 +39,7 @@ def _requirements() -> str | None:
 
 
 needs_sandbox = pytest.mark.skipif(_requirements() is not None, reason=_requirements() or "")
+slow = pytest.mark.slow  # each starts a kernel (1-15 s): out of `make quick`
 
 
 @contextmanager
@@ -72,6 +73,7 @@ def kernel(tmp_path: Path, limits: sandbox.Limits = sandbox.Limits(), files: Pat
 
 
 @needs_sandbox
+@slow
 def test_kernel_is_an_unprivileged_host_user(tmp_path):
     """Is the kernel uid 65534 on the host (not root mapped to 65534), unable to read root's files?"""
     with kernel(tmp_path) as (run, box, _):
@@ -92,6 +94,7 @@ def test_kernel_is_an_unprivileged_host_user(tmp_path):
 
 
 @needs_sandbox
+@slow
 def test_environment_holds_only_the_allow_list(tmp_path, monkeypatch):
     """Does a secret in the grader's environment stay out of the kernel?"""
     monkeypatch.setenv("INN_SECRET_TOKEN", "s3cr3t-token")
@@ -105,6 +108,7 @@ def test_environment_holds_only_the_allow_list(tmp_path, monkeypatch):
 
 
 @needs_sandbox
+@slow
 def test_no_nested_user_namespace_and_no_network(tmp_path):
     """Can the kernel create a user namespace (root inside it), or reach a socket listening on the host?"""
     listener = socket.create_server(("127.0.0.1", 0))
@@ -122,6 +126,7 @@ def test_no_nested_user_namespace_and_no_network(tmp_path):
 
 
 @needs_sandbox
+@slow
 def test_tmp_and_working_folder_are_bounded(tmp_path):
     """Do /tmp and the working folder stop at their size (not fill the host's memory or disk)?"""
     limits = sandbox.Limits(tmp_bytes=16 * MiB, scratch_bytes=16 * MiB)
@@ -141,6 +146,7 @@ def test_tmp_and_working_folder_are_bounded(tmp_path):
 
 
 @needs_sandbox
+@slow
 @pytest.mark.skipif(cgroups.version() is None, reason="no control groups here: memory is capped by rlimits only")
 def test_memory_limit_counts_tmpfs(tmp_path):
     """Does filling a large tmpfs hit the kernel's memory limit (pages in host memory are memory)?"""
@@ -162,6 +168,7 @@ def test_memory_limit_counts_tmpfs(tmp_path):
 
 
 @needs_sandbox
+@slow
 def test_process_count_is_capped(tmp_path):
     """Does a fork bomb stop at the kernel's process limit?"""
     limits = sandbox.Limits(processes=48)
@@ -180,6 +187,7 @@ def test_process_count_is_capped(tmp_path):
 
 
 @needs_sandbox
+@slow
 def test_no_descriptor_leads_out(tmp_path):
     """Does the kernel hold no descriptor of the launcher's (a folder outside, the connection file)?"""
     with kernel(tmp_path) as (run, _, _):
@@ -200,6 +208,7 @@ def test_no_descriptor_leads_out(tmp_path):
 
 
 @needs_sandbox
+@slow
 def test_working_folder_holds_only_the_students_regular_files(tmp_path):
     """Are links and FIFOs of a submission refused by the copy, and nbgrader's own folder out of sight?"""
     submitted = tmp_path / "submitted"
@@ -226,6 +235,7 @@ def test_working_folder_holds_only_the_students_regular_files(tmp_path):
 
 
 @needs_sandbox
+@slow
 def test_everything_the_kernel_started_dies_with_it(tmp_path):
     """Is a process the kernel started in a new session killed when the sandbox is closed?"""
     with kernel(tmp_path) as (run, box, km):
@@ -257,6 +267,7 @@ def _chars(cell) -> int:
 
 
 @needs_sandbox
+@slow
 def test_outputs_are_cut_as_they_arrive(tmp_path):
     """Are a 100 MB line, a 50 MB result and an endless print cut to their bounds, saying so?"""
     nb, error, _ = _execute(tmp_path, [
@@ -274,6 +285,7 @@ def test_outputs_are_cut_as_they_arrive(tmp_path):
 
 
 @needs_sandbox
+@slow
 def test_a_kernel_that_ignores_the_interrupt_is_killed(tmp_path):
     """Is a cell that swallows the interrupt stopped at its time limit plus the grace, not held?"""
     swallow = "import time\nwhile True:\n    try:\n        time.sleep(1)\n    except KeyboardInterrupt:\n        pass"
@@ -283,6 +295,7 @@ def test_a_kernel_that_ignores_the_interrupt_is_killed(tmp_path):
 
 
 @needs_sandbox
+@slow
 def test_an_interruptible_loop_stops_at_the_limit_and_the_rest_runs(tmp_path):
     """Does an ordinary endless loop get interrupted (through the sandbox) and the next cell still run?"""
     nb, error, seconds = _execute(tmp_path, ["while True:\n    pass", "print('after')"], timeout=5)

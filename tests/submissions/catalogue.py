@@ -18,9 +18,12 @@ inside the kernel).
 from __future__ import annotations
 
 import ast
+import base64
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import nbformat
 
@@ -43,6 +46,7 @@ class Case:
     flags: tuple[str, ...] = ()  # text each expected flag contains
     graded: bool = True  # False: reported as not gradable, no scores
     timeout: int | None = None  # seconds per cell, when the case needs its own (shorter) limit
+    files: Callable[[Path], None] | None = None  # adds files to the submission folder (given its path)
 
 
 # ------------------------------------------------------------------ small, readable patches
@@ -273,6 +277,188 @@ def reconstruction_error(model, x)
 '''
 
 
+# Attacks on the sandbox and the pipeline around it (issue 13). Each prints what it achieved after a
+# marker, which tests/test_catalogue.py reads in the graded notebook.
+ESCAPE = '''
+import ctypes
+import glob
+import json
+import linecache
+import os
+import subprocess
+from pathlib import Path
+
+here, report = Path.cwd(), {"uid": os.getuid()}
+# Links in the working folder, for whatever outside reads, copies, chmods or renders it.
+for name, target in {"gradebook.db": here.parents[2] / "gradebook.db", "shadow": "/etc/shadow", "system": "/usr",
+                     "source.ipynb": here.parents[2] / "source" / "invertible_networks" / "invertible_networks.ipynb",
+                     "invertible_networks.ipynb": here.parents[2] / "gradebook.db"}.items():
+    try:
+        (here / name).unlink(missing_ok=True)
+        os.symlink(target, here / name)
+    except OSError:
+        pass
+report["folder"] = sorted(p.name for p in here.iterdir())
+# Root's files, writing outside, a user namespace of its own (root inside), the grader's environment.
+for name, attempt in {"shadow": lambda: open("/etc/shadow").read(), "write /etc": lambda: open("/etc/x", "w"),
+                      "write course": lambda: open(here.parents[2] / "x", "w")}.items():
+    try:
+        attempt()
+        report[name] = "done"
+    except OSError:
+        report[name] = "denied"
+report["userns"] = "created" if ctypes.CDLL(None, use_errno=True).unshare(0x10000000) == 0 else "denied"
+report["environment"] = sorted(os.environ)
+children = []
+try:
+    for _ in range(600):
+        children.append(subprocess.Popen(["sleep", "30"]))
+except OSError:
+    pass
+report["processes"] = len(children)
+for child in children:
+    child.kill()
+# Everything that could hold a hidden test: notebooks in reach, IPython's history, the line cache.
+near = [here, *[p for p in here.parents if p != Path("/")], Path("/run")]
+found = [Path(p).read_text(errors="replace") for folder in near for p in glob.glob(f"{folder}/**/*.ipynb", recursive=True)
+         if "site-packages" not in p]
+found += [str(cell) for cell in In] + [str(v) for k, v in globals().items() if k.startswith("_i")]
+found += ["".join(entry[2]) for entry in linecache.cache.values() if len(entry) > 2]
+print("ESCAPE", json.dumps(report))
+print("\\n".join(found))
+'''
+
+RESOURCES = '''
+import json
+import os
+
+report = {}
+for name, folder in (("tmp", "/tmp"), ("work", ".")):
+    report[name] = 0
+    try:
+        for number in range(100):  # many files, each under the per-file limit
+            with open(os.path.join(folder, f"fill{number}"), "wb") as handle:
+                for _ in range(16):
+                    handle.write(b"x" * 2 ** 20)
+                    report[name] += 1
+    except OSError:
+        pass
+print("RESOURCES", json.dumps(report))
+print("x" * 100_000_000)  # one 100 MB line
+'''
+
+HUGE_RESULT = '''
+"y" * 50_000_000  # a 50 MB expression result
+'''
+
+SWALLOWS_INTERRUPT = '''
+import time
+
+while True:
+    try:
+        time.sleep(1)
+    except KeyboardInterrupt:  # the time limit's interrupt, ignored
+        pass
+'''
+
+_GUT_TESTS = "lambda lines: ['pass\\n'] if any('assert' in line for line in lines) else lines"
+MAGIC_PAYLOAD = f'''
+%time get_ipython().input_transformers_cleanup.append({_GUT_TESTS})
+'''
+
+IPYTHON_LINE = '''
+!true
+import builtins
+
+builtins.abs = lambda value: 0.0
+'''
+
+_AST_PAYLOAD = base64.b64encode(AST_TRANSFORMER.encode()).decode()
+ENCODED_EXEC = f'''
+import base64
+from pathlib import Path
+
+run = exec  # exec under another name, an encoded payload, active only where the notebook is graded
+if "autograded" in str(Path.cwd()):
+    run(base64.b64decode("{_AST_PAYLOAD}").decode())
+'''
+
+COMPUTED_IPYTHON = f'''
+shell = getattr(globals()["__builtins"[:2] + "builtins__"], "get_" + "ipython")()
+getattr(shell, "input_transformers_" + "cleanup").append({_GUT_TESTS})
+'''
+
+KIT_BY_VALUE = '''
+kit = next(v for v in list(globals().values()) if hasattr(v, "Block") and hasattr(v, "error"))
+kit.error = lambda a, b: 0.0  # every comparison of the tests now passes
+'''
+
+INTERPOLATE_COSINE_SPACED = '''
+def interpolate(model, x0, x1, n_points=9):
+    """Wrong: t is spaced like a cosine (right for 3 points only, as the visible test uses)."""
+    with torch.no_grad():
+        features = model(torch.stack([x0, x1]), classif=False)
+        t = 0.5 * (1 - torch.cos(torch.pi * torch.arange(n_points, dtype=features.dtype) / (n_points - 1)))
+        return model.inverse((1 - t.reshape(-1, 1, 1, 1)) * features[0] + t.reshape(-1, 1, 1, 1) * features[1])
+'''
+
+READS_EXPECTED = '''
+def fixed_point_trace(block, y, n_iter):
+    return list(globals().get("_expected", [0.0] * n_iter))  # the hidden test's expected value, if any
+'''
+
+METACLASS_FLOAT = '''
+class _EqualToAnyType(type):
+    def __eq__(cls, other):
+        return True  # so that type(x) in (float, ...) holds
+
+    __hash__ = type.__hash__
+
+
+class _Anything(metaclass=_EqualToAnyType):
+    def __float__(self):
+        return 0.0
+
+
+def reconstruction_error(model, x):
+    return _Anything()
+'''
+
+NESTED_TOO_DEEP = "x = " + "(" * 400 + "1" + ")" * 400
+HUGE_CELL = "x = 1\n" * 350_000  # 2 MB: over the scan's 100 kB cap
+
+
+def _submitted_links(folder: Path) -> None:
+    (folder / "gradebook.db").symlink_to(folder.parents[2] / "gradebook.db")
+    (folder / "secret").symlink_to("/etc/shadow")
+    os.mkfifo(folder / "blocks-a-reader")
+
+
+def _unreadable_cells(samples):
+    nb = with_new_cell(samples["handout"], "setup", NESTED_TOO_DEEP, "student-nested")
+    nb = with_new_cell(nb, "student-nested", HUGE_CELL, "student-huge")
+    nb = with_new_cell(nb, "student-huge", "note = 'a lone surrogate: SURROGATE'", "student-surrogate")
+    return notebooks.dumps(nb).replace("SURROGATE", "\\ud800")  # the JSON escape: valid JSON, invalid Unicode
+
+
+def _kit_by_value(samples):
+    reference = samples["reference"]
+    answer = with_function(_answer(reference, "q16_interpolate_answer"), "interpolate", INTERPOLATE_COSINE_SPACED)
+    nb = with_answers(reference, {"q16_interpolate_answer": answer})
+    return with_new_cell(nb, "q16_interpolate_answer", KIT_BY_VALUE, "student-kit")
+
+
+def _new_locked_cell_no_ids(samples):
+    nb = with_answers(samples["handout"], {"q16_interpolate_answer": variants.INTERPOLATE_PIXELS})
+    nb = with_new_cell(nb, "q16_interpolate_answer", PATCHED_TORCH, "student-locked")
+    cell = nb.cells[next(i for i, c in enumerate(nb.cells) if c.id == "student-locked")]
+    cell.metadata["nbgrader"] = {"grade": False, "locked": True, "solution": False, "schema_version": 3}
+    for cell in nb.cells:
+        cell.pop("id", None)
+    nb.nbformat_minor = 4
+    return nb
+
+
 def _renamed(samples):
     reference = samples["reference"]
     q13 = with_function(_answer(reference, "q13_invertible_residual_answer"), "train_norm", TRAIN_NORM_WHILE_RENAMED)
@@ -324,7 +510,9 @@ CASES: list[Case] = [
              "q09_exact_inverse_answer": SYNTAX_ERROR,
              "q01_visualise_data_answer": "import seaborn_is_not_installed\n" + _answer(s["reference"], "q01_visualise_data_answer"),
          }), "q09_run", MEMORY_HOG, "student-memory"),
-         loses=frozenset({"q01_visualise_data", "q09_exact_inverse"})),
+         loses=frozenset({"q01_visualise_data", "q09_exact_inverse"}),
+         flags=("could not be analysed (cell q09_exact_inverse_answer line 2: not valid Python",
+                "imports a module the lab does not need")),
     Case("broken_endless_loop", "broken", "an added cell loops forever (graded with a 30 s limit per cell)",
          lambda s: with_new_cell(s["handout"], "setup", ENDLESS_LOOP, "student-loop"), base="handout",
          flags=("cells stopped by the time limit: student-loop",), timeout=30),
@@ -376,10 +564,72 @@ CASES: list[Case] = [
     Case("hostile_background_process", "hostile",
          "starts a process in a new session that would overwrite gradebook.db after grading",
          lambda s: with_new_cell(s["handout"], "setup", BACKGROUND_PROCESS, "student-daemon"), base="handout",
-         flags=("left 1 process(es) running after grading: killed", "starts or signals processes")),
+         flags=("starts or signals processes",)),
     Case("hostile_network", "hostile", "opens a network connection",
          lambda s: with_new_cell(s["handout"], "setup", NETWORK, "student-network"), base="handout",
          flags=("uses the network",)),
+
+    # Attacks on the sandbox and the pipeline (issue 13): each must change nothing outside its own
+    # scratch folder (tests/test_catalogue.py checks the course and the host), and be flagged.
+    Case("hostile_escape", "hostile",
+         "links in its working folder to the gradebook, /etc/shadow, /usr and the source; reads root's files, "
+         "writes to /etc and the course, creates a user namespace, reads the environment, starts 600 processes, "
+         "and prints every notebook in reach, IPython's input history and the line cache",
+         lambda s: with_new_cell(s["handout"], "q16_interpolate", ESCAPE, "student-escape"), base="handout",
+         flags=("touches files outside its folder", "starts or signals processes", "rewires IPython or the grading")),
+    Case("hostile_submitted_links", "hostile",
+         "submits links to the gradebook and /etc/shadow, and a FIFO, beside its notebook",
+         lambda s: _copy(s["handout"]), base="handout", files=_submitted_links,
+         flags=("submitted files refused (blocks-a-reader: not a regular file; gradebook.db: a symbolic link; "
+                "secret: a symbolic link)",)),
+    Case("hostile_resources", "hostile",
+         "fills /tmp and its working folder with many files under the per-file limit, prints a 100 MB line "
+         "and returns a 50 MB result",
+         lambda s: with_new_cell(with_new_cell(s["handout"], "setup", RESOURCES, "student-fill"),
+                                 "student-fill", HUGE_RESULT, "student-result"), base="handout",
+         flags=("outputs cut to their size limit: student-fill, student-result",)),
+    Case("hostile_swallows_interrupt", "hostile",
+         "loops forever and ignores the interrupt at the time limit (graded with a 20 s limit per cell)",
+         lambda s: with_new_cell(s["handout"], "setup", SWALLOWS_INTERRUPT, "student-stubborn"), graded=False,
+         timeout=20, flags=("ignored the interrupt at the time limit",)),
+    Case("hostile_magic_payload", "hostile",
+         "an input transformer that empties every test cell, behind the allowed magic %time",
+         lambda s: with_new_cell(s["handout"], "setup", MAGIC_PAYLOAD, "student-magic"), base="handout",
+         gains=frozenset({ALL_AUTOGRADED}), flags=("rewires IPython or the grading (cell student-magic",)),
+    Case("hostile_ipython_line", "hostile",
+         "one IPython-only line (!true), then builtins.abs patched so that an unmeasured Q9 passes",
+         lambda s: with_new_cell(with_answers(s["handout"], {"q09_exact_inverse_answer": ERROR_ZERO}),
+                                 "setup", IPYTHON_LINE, "student-line"), base="handout",
+         flags=("patches a library the tests use", "grading environment changed by the notebook")),
+    Case("hostile_encoded_exec", "hostile",
+         "exec under another name runs a base64 AST transformer that empties every test cell, only when graded",
+         lambda s: with_new_cell(s["handout"], "setup", ENCODED_EXEC, "student-encoded"), base="handout",
+         gains=frozenset({ALL_AUTOGRADED}), flags=("patches builtins or uses dynamic code",)),
+    Case("hostile_computed_ipython", "hostile",
+         "IPython reached through computed names (getattr of a built string), then an input transformer",
+         lambda s: with_new_cell(s["handout"], "setup", COMPUTED_IPYTHON, "student-computed"), base="handout",
+         gains=frozenset({ALL_AUTOGRADED}), flags=("patches builtins or uses dynamic code",)),
+    Case("hostile_locked_cell_no_ids", "hostile",
+         "no cell ids at all; a new cell that claims to be locked patches torch so that a pixel blend passes Q16",
+         _new_locked_cell_no_ids, base="handout",
+         flags=("no grade id (unknown grade id: now an ordinary cell)", "patches a library the tests use",
+                "grading environment changed by the notebook")),
+    Case("hostile_unreadable_cells", "hostile",
+         "cells the scan cannot read: an expression nested 400 deep, a 2 MB cell, a lone surrogate",
+         _unreadable_cells, base="handout",
+         flags=("could not be analysed", "not valid Unicode replaced")),
+    Case("hostile_kit_by_value", "hostile",
+         "finds the grading kit by value (not by name) and replaces its comparison, so that a wrong interpolate "
+         "(t spaced like a cosine) passes Q16",
+         _kit_by_value, loses=frozenset({"q16_interpolate"}),
+         flags=("patches builtins or uses dynamic code", "grading environment changed by the notebook: q16_interpolate")),
+    Case("hostile_reads_expected_and_metaclass", "hostile",
+         "Q15 returns a hidden test's expected value read from the notebook's globals; Q9 returns an object whose "
+         "metaclass makes type(x) == float true",
+         lambda s: with_answers(s["reference"], {"q15_fixed_point_trace_answer": READS_EXPECTED,
+                                                 "q09_exact_inverse_answer": METACLASS_FLOAT}),
+         loses=frozenset({"q09_exact_inverse", "q15_fixed_point_trace"}),
+         flags=("patches builtins or uses dynamic code", "redefines comparison or arithmetic")),
 ]
 
 

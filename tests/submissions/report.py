@@ -15,16 +15,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from inn_course import grade, notebooks, release, submissions
+from inn_course import classroom, grade, notebooks, release, submissions
 from inn_course.api import load_config
 from inn_course.paths import REPO_ROOT, CourseLayout, copy_course
 
 from .catalogue import CASES, KINDS, Case, expected_cells
 
 REPORT = REPO_ROOT / "docs" / "grading-catalogue.md"
-# Cases that kill their kernel, cannot be read or leave processes behind go early in the batch:
-# every student after them must still be graded, and graded right.
-EARLY = ("reference", "not_json", "broken_kernel_exit", "hostile_background_process", "duplicated_test_cell")
+WORKERS = 2  # the CI machine's cores
 
 
 def autograded_points(layout: CourseLayout) -> dict[str, float]:
@@ -33,17 +31,29 @@ def autograded_points(layout: CourseLayout) -> dict[str, float]:
     return {gid: float(notebooks.nbgrader(c)["points"]) for gid, c in cells.items()}
 
 
-def grade_catalogue(layout: CourseLayout, cases: list[Case] = CASES) -> dict[str, grade.GradeResult]:
-    """Submit and autograde every case in ``layout`` (whose release is generated); results by case name."""
+def grade_catalogue(layout: CourseLayout, cases: list[Case] = CASES,
+                    workers: int = WORKERS) -> dict[str, grade.GradeResult]:
+    """Submit every case in ``layout`` (whose release is generated) and grade them as a class is graded.
+
+    ``inn-course grade-class``: each case in its own worker and sandbox, ``workers`` at a time, merged
+    into the course's gradebook and autograded/. Results by case name.
+    """
     samples = {name: submissions.sample(layout, name) for name in submissions.SAMPLES}
     for case in cases:
-        submissions.submit(layout, case.name, case.make(samples))
-    order = [c for c in cases if c.name in EARLY] + [c for c in cases if c.name not in EARLY]
-    results: dict[str, grade.GradeResult] = {}
-    for timeout in dict.fromkeys(c.timeout for c in order):  # one nbgrader run per time limit
-        names = [c.name for c in order if c.timeout == timeout]
-        results.update({r.student: r for r in grade.autograde(layout, names, timeout=timeout)})
-    return results
+        path = submissions.submit(layout, case.name, case.make(samples))
+        if case.files:
+            case.files(path.parent)
+    folder = layout.root / "grading"
+    timeouts = {c.name: c.timeout for c in cases if c.timeout}
+    classroom.grade_class(layout, folder, workers=workers, progress=False, cell_timeouts=timeouts)
+    return {r.student: as_grade_result(r) for r in classroom.merge(layout, [folder])}
+
+
+def as_grade_result(result: classroom.StudentResult) -> grade.GradeResult:
+    """A class grader's result in the shape of one autograde result."""
+    return grade.GradeResult(result.student, result.status == "graded", result.score, result.max_score,
+                             dict(result.max_points), dict(result.cells), list(result.flags), result.seconds,
+                             error="" if result.status == "graded" else "; ".join(result.flags))
 
 
 def true_cells(case: Case, points: dict[str, float]) -> dict[str, float] | None:
