@@ -12,11 +12,21 @@ Timings vary between runs on shared machines: compare the figures of one run
 with each other, on an otherwise idle machine.
 
     .venv/bin/python benchmarks/bench_class_grading.py [N]      (default 20)
+
+With ``--baseline CHECKOUT`` (another checkout of this repository, e.g. a
+``git worktree`` of an older commit) it times only ``inn-course grade-class
+--workers 2`` (grading and merge, as instructors run it) on the same class,
+once with this checkout's code and once with the other's: what a change
+costs per submission, measured in one run.
+
+    .venv/bin/python benchmarks/bench_class_grading.py --baseline /tmp/old [N]
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -65,8 +75,44 @@ def timed(label: str, function) -> float:
     return seconds
 
 
+BUILD = """
+import sys
+from pathlib import Path
+sys.path.insert(0, str(Path(sys.argv[1]) / "benchmarks"))
+from bench_class_grading import fresh_course
+fresh_course(Path(sys.argv[2]), int(sys.argv[3]))
+"""
+
+
+def cli_grade_class(checkout: Path, folder: Path, size: int) -> float:
+    """Build the class and time `inn-course grade-class --workers 2` with the code of ``checkout``."""
+    env = {**os.environ, "PYTHONPATH": str(checkout)}
+    subprocess.run([sys.executable, "-c", BUILD, str(checkout), str(folder), str(size)], env=env, check=True,
+                   capture_output=True)
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "inn_course", "--root", str(folder), "grade-class", "--workers", "2",
+                    "--results", str(folder / "grading")], env=env, capture_output=True)
+    return time.perf_counter() - started
+
+
+def compare(baseline: Path, size: int) -> int:
+    here = Path(__file__).resolve().parents[1]
+    print(f"{size} submissions: 40 % reference, 20 % wrong, 40 % handout; grade-class --workers 2 (CLI, with merge)")
+    with tempfile.TemporaryDirectory() as tmp:
+        times = {}
+        for label, checkout in (("this checkout", here), (f"baseline {baseline}", baseline)):
+            times[label] = cli_grade_class(checkout, Path(tmp) / label.split()[0], size)
+            print(f"{label:48s} {times[label]:7.1f} s  ({times[label] / size:.1f} s per submission)", flush=True)
+    new, old = times.values()
+    print(f"cost of this checkout over the baseline: {(new - old) / size:+.1f} s per submission ({new / old:.2f}x)")
+    return 0
+
+
 def main() -> int:
-    size = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+    args = sys.argv[1:]
+    if args[:1] == ["--baseline"]:
+        return compare(Path(args[1]).resolve(), int(args[2]) if len(args) > 2 else 20)
+    size = int(args[0]) if args else 20
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         plain = fresh_course(tmp / "plain", size)

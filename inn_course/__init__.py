@@ -11,11 +11,14 @@ One module per stage, as in nbgrader's own layering:
 - ``submissions`` sample submissions and the pre-grading scan (repairs, flags)
 - ``codescan``   static checks of students' code for what could interfere with grading
 - ``grade``      autograde submissions, collect per-cell scores and flags
+- ``execution``  nbgrader's Execute with outputs cut as they arrive and a kill for ignored interrupts
 - ``processes``  processes a graded notebook leaves behind: found and killed
 - ``feedback``   feedback HTML without hidden tests or mark schemes
 - ``pipeline``   the main job: release, grade the samples, feedback (``make all``)
 - ``selfstudy``  the worked solution, executed, as a notebook and an HTML page
-- ``sandbox``    the bubblewrap sandbox a student's kernel runs in
+- ``sandbox``    the bubblewrap sandbox a student's kernel runs in (unprivileged user, limits)
+- ``cgroups``    a control group per kernel: memory (tmpfs included) and processes
+- ``safe_files`` copies and reads of student-made files: regular files only, never through a link
 - ``classroom``  a whole class: parallel sandboxed workers, shards, merge, CSV and plot
 - ``cli``        ``inn-course`` command (``python -m inn_course``)
 """

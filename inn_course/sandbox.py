@@ -289,6 +289,7 @@ class KernelSandbox:
             "display_name": "Python 3 (sandboxed)", "language": "python",
             "interrupt_mode": "message",  # a signal would stop at bubblewrap; ipykernel signals itself
         }, indent=1))
+        self._jupyter_path = os.environ.get("JUPYTER_PATH")  # put back by close()
         os.environ["JUPYTER_PATH"] = os.pathsep.join(
             [str(self.root / "jupyter"), os.environ.get("JUPYTER_PATH", "")]).strip(os.pathsep)
         config = Config(config)
@@ -309,7 +310,16 @@ class KernelSandbox:
         return cgroups.Cgroup(layout, folders) if all(f.is_dir() for f in folders) else None
 
     def close(self) -> dict:
-        """Kill whatever the kernel left, remove its group; report its peak memory and whether it ran out."""
+        """Kill whatever the kernel left, remove its group; report its peak memory and whether it ran out.
+
+        Also takes this sandbox's kernelspec off JUPYTER_PATH, so that later kernels of this process
+        are ordinary ones again.
+        """
+        if hasattr(self, "_jupyter_path"):
+            if self._jupyter_path is None:
+                os.environ.pop("JUPYTER_PATH", None)
+            else:
+                os.environ["JUPYTER_PATH"] = self._jupyter_path
         report = {}
         group = self.group()
         if group is not None:

@@ -147,6 +147,43 @@ def test_tmp_and_working_folder_are_bounded(tmp_path):
 
 @needs_sandbox
 @slow
+def test_file_size_and_cpu_time_are_capped(tmp_path):
+    """Does one file stop at the per-file limit, and a busy loop die at the CPU-time limit?"""
+    limits = sandbox.Limits(file_size=4 * MiB, cpu_seconds=2)
+    with kernel(tmp_path, limits) as (run, _, km):
+        printed = run("""
+            try:
+                with open('/tmp/one-file', 'wb') as handle:
+                    handle.write(b'x' * (8 * 2 ** 20))
+            except OSError as error:
+                print(error.strerror)
+        """)
+        assert "File too large" in printed
+        started = time.monotonic()
+        try:
+            run("while True:\n    pass", timeout=20)
+        except Exception:
+            pass  # the kernel died mid-cell
+        assert not km.is_alive() and time.monotonic() - started < 20
+
+
+def test_a_worker_dies_with_its_parent_and_has_a_memory_cap():
+    """Does a worker process get its address-space cap and a death signal tied to its parent?"""
+    import subprocess
+    import sys
+
+    from inn_course import classroom
+
+    probe = ("import resource, ctypes; PR_GET_PDEATHSIG = 2; signal = ctypes.c_int(); "
+             "ctypes.CDLL(None).prctl(PR_GET_PDEATHSIG, ctypes.byref(signal), 0, 0, 0); "
+             "print(resource.getrlimit(resource.RLIMIT_AS)[0], signal.value)")
+    printed = subprocess.run([sys.executable, "-c", probe], preexec_fn=lambda: classroom._limit_worker(True),
+                             capture_output=True, text=True, check=True).stdout.split()
+    assert printed == [str(classroom.WORKER_ADDRESS_SPACE), "9"]  # SIGKILL when the parent dies
+
+
+@needs_sandbox
+@slow
 @pytest.mark.skipif(cgroups.version() is None, reason="no control groups here: memory is capped by rlimits only")
 def test_memory_limit_counts_tmpfs(tmp_path):
     """Does filling a large tmpfs hit the kernel's memory limit (pages in host memory are memory)?"""

@@ -281,7 +281,6 @@ def reconstruction_error(model, x)
 # marker, which tests/test_catalogue.py reads in the graded notebook.
 ESCAPE = '''
 import ctypes
-import glob
 import json
 import linecache
 import os
@@ -318,10 +317,18 @@ except OSError:
 report["processes"] = len(children)
 for child in children:
     child.kill()
+    child.wait()  # a zombie still counts against the limit
 # Everything that could hold a hidden test: notebooks in reach, IPython's history, the line cache.
-near = [here, *[p for p in here.parents if p != Path("/")], Path("/run")]
-found = [Path(p).read_text(errors="replace") for folder in near for p in glob.glob(f"{folder}/**/*.ipynb", recursive=True)
-         if "site-packages" not in p]
+near = {here, *[p for p in here.parents if p != Path("/")], Path("/run")}
+found = []
+for folder in near:
+    for root, _, names in os.walk(folder):
+        for name in names:
+            if name.endswith(".ipynb") and "site-packages" not in root:
+                try:
+                    found.append((Path(root) / name).read_text(errors="replace"))
+                except OSError:
+                    pass
 found += [str(cell) for cell in In] + [str(v) for k, v in globals().items() if k.startswith("_i")]
 found += ["".join(entry[2]) for entry in linecache.cache.values() if len(entry) > 2]
 print("ESCAPE", json.dumps(report))
@@ -511,7 +518,7 @@ CASES: list[Case] = [
              "q01_visualise_data_answer": "import seaborn_is_not_installed\n" + _answer(s["reference"], "q01_visualise_data_answer"),
          }), "q09_run", MEMORY_HOG, "student-memory"),
          loses=frozenset({"q01_visualise_data", "q09_exact_inverse"}),
-         flags=("could not be analysed (cell q09_exact_inverse_answer line 2: not valid Python",
+         flags=("cell q09_exact_inverse_answer line 1: not valid Python as IPython reads it",
                 "imports a module the lab does not need")),
     Case("broken_endless_loop", "broken", "an added cell loops forever (graded with a 30 s limit per cell)",
          lambda s: with_new_cell(s["handout"], "setup", ENDLESS_LOOP, "student-loop"), base="handout",
@@ -544,16 +551,19 @@ CASES: list[Case] = [
          lambda s: with_new_cell(s["handout"], "setup", AST_TRANSFORMER, "student-hook"), base="handout",
          gains=frozenset({ALL_AUTOGRADED}), flags=("rewires IPython or the grading",)),
     Case("hostile_patched_builtins", "hostile",
-         "builtins.abs patched to return 0, so that a reconstruction_error that measures nothing passes Q9",
+         "builtins.abs patched to return 0 in a cell placed before the grading kit, so that a "
+         "reconstruction_error that measures nothing passes Q9",
          lambda s: with_new_cell(with_answers(s["handout"], {"q09_exact_inverse_answer": ERROR_ZERO}),
                                  "setup", PATCHED_BUILTINS, "student-patch"),
-         base="handout", gains=frozenset({"q09_exact_inverse"}),
-         flags=("patches a library the tests use", "patches builtins or uses dynamic code")),
+         base="handout",
+         flags=("patches a library the tests use", "patches builtins or uses dynamic code",
+                "code before the grading kit", "grading environment changed by the notebook: grading_kit")),
     Case("hostile_patched_torch", "hostile",
-         "torch.allclose and Tensor.abs patched, so that a pixel blend passes Q16",
+         "torch.allclose and Tensor.abs patched (after the grading kit), so that a pixel blend passes Q16",
          lambda s: with_new_cell(with_answers(s["handout"], {"q16_interpolate_answer": variants.INTERPOLATE_PIXELS}),
-                                 "setup", PATCHED_TORCH, "student-patch"),
-         base="handout", gains=frozenset({"q16_interpolate"}), flags=("patches a library the tests use",)),
+                                 "q16_interpolate_answer", PATCHED_TORCH, "student-patch"),
+         base="handout",
+         flags=("patches a library the tests use", "grading environment changed by the notebook: q16_interpolate")),
     Case("hostile_always_equal", "hostile",
          "reconstruction_error returns a float subclass that is smaller than and equal to anything",
          lambda s: with_answers(s["handout"], {"q09_exact_inverse_answer": ERROR_ALWAYS_SMALL}), base="handout",
@@ -595,7 +605,8 @@ CASES: list[Case] = [
     Case("hostile_magic_payload", "hostile",
          "an input transformer that empties every test cell, behind the allowed magic %time",
          lambda s: with_new_cell(s["handout"], "setup", MAGIC_PAYLOAD, "student-magic"), base="handout",
-         gains=frozenset({ALL_AUTOGRADED}), flags=("rewires IPython or the grading (cell student-magic",)),
+         gains=frozenset({ALL_AUTOGRADED}), flags=("rewires IPython or the grading",
+                                                    "grading environment changed by the notebook: grading_kit")),
     Case("hostile_ipython_line", "hostile",
          "one IPython-only line (!true), then builtins.abs patched so that an unmeasured Q9 passes",
          lambda s: with_new_cell(with_answers(s["handout"], {"q09_exact_inverse_answer": ERROR_ZERO}),
