@@ -6,18 +6,23 @@
 ``grade-class`` grades ``submitted/<student>/<assignment>/`` for every
 student (or the students of one shard). Each student is graded by a worker
 process of its own, in a private copy of the course with a private copy of
-the gradebook; the student's kernel runs in the bubblewrap sandbox
-(``sandbox.py``). A worker writes only its results folder:
-``results/<student>.json`` and the autograded notebook. Nothing a student
-runs can reach the real gradebook: only ``merge`` writes there, from the
-parent, reading those results. A worker that crashes, times out or is
-killed costs only its own student, who is reported.
+the gradebook; the worker runs in a bubblewrap sandbox of its own (all
+read-only but its results folder, a private /tmp that vanishes with it, no
+network, killed with its parent), and the student's kernel in the kernel
+sandbox (``sandbox.py``). The submission is copied in, and the autograded
+notebook out, by ``safe_files`` (regular files only, never through a link).
+A worker writes only its results folder: ``results/<student>.json`` and the
+autograded notebook. Nothing a student runs can reach the real gradebook:
+only ``merge`` writes there, from the parent, reading those results. A
+worker that crashes, times out or is killed costs only its own student, who
+is reported, and recorded in the gradebook as not graded.
 
 Without ``--shard``, ``grade-class`` merges at the end. With ``--shard I/N``
 (students sorted, every N-th from the I-th) it grades one shard into its
 results folder; ``merge`` combines any number of such folders into the
 gradebook. A batch scheduler (Slurm array jobs, Kubernetes Jobs) runs one
-shard per task and one merge at the end.
+shard per task and one merge at the end. A results folder is locked for one
+run (or merge) at a time.
 
 ``merge`` also writes ``grades.csv`` (one row per student, one column per
 graded cell) and ``grades.png`` (the score distribution and each question's

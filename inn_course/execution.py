@@ -112,16 +112,3 @@ class BoundedExecute(Execute):
 
 def _cut(text: str, limit: int, what: str) -> str:
     return text if len(text) <= limit else text[:limit] + " " + TRUNCATED.format(what=what, limit=limit)
-
-
-# What nbgrader_config.py installs as Autograde.autograde_preprocessors: nbgrader 0.9.6's own list,
-# with BoundedExecute in place of Execute (tests/test_execution.py checks the two lists agree).
-AUTOGRADE_PREPROCESSORS = [
-    "inn_course.execution.BoundedExecute",
-    "nbgrader.preprocessors.IgnorePattern",
-    "nbconvert.preprocessors.ClearMetadataPreprocessor",
-    "nbgrader.preprocessors.LimitOutput",
-    "nbgrader.preprocessors.SaveAutoGrades",
-    "nbgrader.preprocessors.AssignLatePenalties",
-    "nbgrader.preprocessors.CheckCellMetadata",
-]

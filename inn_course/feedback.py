@@ -5,7 +5,10 @@ included (in the cell source, and again in the traceback of any that failed).
 ``RedactHiddenTests`` removes both: the student keeps the one-sentence message
 of each failed check, which is what the messages are written for. Task cells
 come back from the source with their mark scheme (graders need it in the
-formgrader); it is removed from the feedback too.
+formgrader); it is removed from the feedback too. And any output line, in any
+cell, that repeats a line of a hidden test (a student's code that printed
+what it found in the kernel) is replaced: the kernel's sandbox and the
+grading kit keep hidden tests out of reach, this is the last filter.
 """
 
 from __future__ import annotations
@@ -32,7 +35,33 @@ class RedactHiddenTests(NbGraderPreprocessor):
         help="Line that stands in for a removed mark-scheme region of a task cell.",
     ).tag(config=True)
 
+    def preprocess(self, nb, resources):
+        hidden = set()
+        for cell in nb.cells:
+            for body in notebooks.regions(cell.source, notebooks.HIDDEN_BEGIN, notebooks.HIDDEN_END):
+                hidden.update(s for s in (line.strip() for line in body.splitlines()) if len(s) >= 16)
+        shown = {line.strip() for cell in nb.cells
+                 for line in notebooks.redact(cell.source, notebooks.HIDDEN_BEGIN, notebooks.HIDDEN_END, "").splitlines()}
+        self._hidden_lines = hidden - shown  # lines also in visible code (plt.close(_fig)) are no secret
+        return super().preprocess(nb, resources)
+
+    def _without_hidden_lines(self, text: str) -> str:
+        if not any(marker in text for marker in (notebooks.HIDDEN_BEGIN, notebooks.HIDDEN_END)) \
+                and not any(line.strip() in self._hidden_lines for line in text.splitlines()):
+            return text
+        return "\n".join(self.placeholder if line.strip() in self._hidden_lines
+                         or notebooks.HIDDEN_BEGIN in line or notebooks.HIDDEN_END in line else line
+                         for line in text.splitlines())
+
     def preprocess_cell(self, cell, resources, index):
+        for output in cell.get("outputs", []):
+            if "text" in output:
+                output["text"] = self._without_hidden_lines(str(output["text"]))
+            for mime, value in output.get("data", {}).items():
+                if mime.startswith("text/") and isinstance(value, str):
+                    output["data"][mime] = self._without_hidden_lines(value)
+            if "traceback" in output:
+                output["traceback"] = [self._without_hidden_lines(str(line)) for line in output["traceback"]]
         if notebooks.is_graded(cell) and cell.cell_type == "code":
             cell.source = notebooks.redact(cell.source, notebooks.HIDDEN_BEGIN, notebooks.HIDDEN_END, self.placeholder)
             for output in cell.get("outputs", []):

@@ -392,9 +392,11 @@ def _build_grading_kit():
         return found
 
     def from_the_notebook(value):
-        """Was ``value`` (or what it wraps) defined by notebook code? Nothing the tests rely on should be."""
+        """Was ``value`` (or what it wraps) defined by notebook code (but this kit)? Nothing the tests rely on should be."""
         if isinstance(value, tuple):
             return any(from_the_notebook(v) for v in value)
+        if value is forget_hidden_cells:
+            return False
         for thing in (value, getattr(value, "__func__", None), type(value)):
             if thing is not None and getattr(thing, "__module__", None) == "__main__":
                 return True
@@ -406,6 +408,29 @@ def _build_grading_kit():
             return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
         return a is b
 
+    marker = "### BEGIN " + "HIDDEN TESTS"
+
+    def forget_hidden_cells(*_):
+        """After every cell, failed ones included: drop the code of hidden tests from IPython's input
+        history, its _i variables and the line cache, so that no later cell can print it."""
+        history = shell.history_manager
+        for inputs in (history.input_hist_parsed, history.input_hist_raw):
+            for number, text in enumerate(inputs):
+                if isinstance(text, str) and marker in text:
+                    inputs[number] = ""
+        for name in ("_i00", "_i", "_ii", "_iii"):
+            if isinstance(getattr(history, name, None), str) and marker in getattr(history, name):
+                setattr(history, name, "")
+        for name, value in list(shell.user_ns.items()):
+            if name.startswith("_i") and isinstance(value, str) and marker in value:
+                shell.user_ns[name] = ""
+        for cache in (_linecache.cache, getattr(_linecache, "_ipython_cache", {})):
+            for key, entry in list(cache.items()):
+                if isinstance(entry, tuple) and len(entry) > 2 and any(marker in line for line in entry[2]):
+                    del cache[key]
+
+    if shell is not None:
+        shell.events.register("post_run_cell", forget_hidden_cells)
     trusted = everything()
     # A cell a student placed before this one ran first: what it replaced is recorded as changed already.
     tainted = sorted(place for place, value in trusted.items()
@@ -422,38 +447,16 @@ def _build_grading_kit():
                                  f"{' and more' if len(changed) > 5 else ''}. This cell is not graded; "
                                  "a grader will look at the notebook.")
 
-    def forget_this_cell():
-        """Remove this cell's code from IPython's input history and the line cache (a later cell could print it)."""
-        if shell is None:
-            return
-        history = shell.history_manager
-        source = history.input_hist_raw[-1] if history.input_hist_raw else None
-        for inputs in (history.input_hist_parsed, history.input_hist_raw):
-            if inputs:
-                inputs[-1] = ""
-        history._i00 = ""
-        for name in [n for n in shell.user_ns if n.startswith("_i")]:
-            if isinstance(shell.user_ns[name], str) and shell.user_ns[name] == source:
-                shell.user_ns[name] = ""
-        for cache in (_linecache.cache, getattr(_linecache, "_ipython_cache", {})):
-            for key, entry in list(cache.items()):
-                if isinstance(entry, tuple) and len(entry) > 2 and source is not None \
-                        and "".join(entry[2]).strip() == source.strip():
-                    del cache[key]
-
     def finish():
-        """The last line of every hidden test: check the environment, then forget the cell's code."""
-        try:
-            intact()
-        finally:
-            forget_this_cell()
+        """The last line of every hidden test: check that the environment is unchanged."""
+        intact()
 
     kit.intact, kit.finish = intact, finish
     return kit
 
 
 _KIT = _build_grading_kit()
-_KIT.finish()
+_KIT.finish()  # a cell placed before this one may have changed the environment already
 ### END HIDDEN TESTS
 
 # %% [markdown] {"id": "part1"}
@@ -544,7 +547,7 @@ _shown = _shown_arrays(_fig)
 assert all(_same_picture(s, e) for s, e in zip(_shown, test_x[3])), \
     "plot_network_view must show the 16 channels of its input, in channel order."
 plt.close(_fig)
-_KIT.finish()  # the environment unchanged; this cell's code forgotten
+_KIT.finish()  # fails the cell if the notebook changed what the tests rely on
 ### END HIDDEN TESTS
 
 # %% {"id": "q01_show", "tags": ["figure"]}
@@ -690,7 +693,7 @@ assert len(_line) == 40 and all(abs(float(a) - b) < 1e-9 for a, b in zip(_line, 
     "plot_losses must plot net.losses, one point per epoch."
 plt.close(_fig)
 _KIT.passed.add("q02_train_test")
-_KIT.finish()  # the environment unchanged; this cell's code forgotten
+_KIT.finish()  # fails the cell if the notebook changed what the tests rely on
 ### END HIDDEN TESTS
 
 # %% [markdown] {"id": "q02-run-md"}
@@ -911,7 +914,7 @@ except Exception:
     pass
 else:
     raise AssertionError("Splitting an odd number of channels must raise an error, not return unequal halves.")
-_KIT.finish()  # the environment unchanged; this cell's code forgotten
+_KIT.finish()  # fails the cell if the notebook changed what the tests rely on
 ### END HIDDEN TESTS
 
 # %% [markdown] {"id": "q06-md"}
@@ -987,7 +990,7 @@ _Y1 = [y.clone() for y in _layer(_X)]
 _Y2 = _KIT.perturb(_layer, seed=14, scale=0.1)(_X)
 assert _KIT.error(_Y2, _Y1) > 1e-3, "The layer's output does not depend on its convolution: F must use the conv."
 assert _KIT.error(_Y1, list(_X)) > 1e-3, "The layer must change its input: add F of one half to the other."
-_KIT.finish()  # the environment unchanged; this cell's code forgotten
+_KIT.finish()  # fails the cell if the notebook changed what the tests rely on
 ### END HIDDEN TESTS
 
 # %% [markdown] {"id": "q07-md"}
@@ -1093,7 +1096,7 @@ with _KIT.swap(SplitAlongChannels=_KIT.Split, InvertibleLayer=_KIT.Layer):
     _acc = _KIT.accuracy(_trained)
     assert _acc >= 75.0, f"iRevNet trained with the lab's recipe reaches only {_acc:.1f} % test accuracy: " \
         "check that forward classifies the features with a linear layer."
-_KIT.finish()  # the environment unchanged; this cell's code forgotten
+_KIT.finish()  # fails the cell if the notebook changed what the tests rely on
 ### END HIDDEN TESTS
 
 # %% [markdown] {"id": "q08-md"}
@@ -1164,7 +1167,7 @@ for _name, _model in _models.items():
     _value = _KIT.as_float(_result[_name])
     assert _value is not None and abs(_value - _measured) < 0.01, \
         "train_and_compare must return the test accuracy each trained model actually reaches."
-_KIT.finish()  # the environment unchanged; this cell's code forgotten
+_KIT.finish()  # fails the cell if the notebook changed what the tests rely on
 ### END HIDDEN TESTS
 
 # %% [markdown] {"id": "q08_comparison", "kind": "task", "points": 1}
@@ -1254,7 +1257,7 @@ for _dtype in (torch.float32, torch.float64):
         _expected = float((_reference.inverse(_reference(_x_reference, classif=False)) - _x_reference).abs().max())
     assert _got is not None and abs(_got - _expected) <= 0.1 * _expected + 1e-12, \
         f"reconstruction_error does not match the error of a reference i-RevNet in {_dtype}."
-_KIT.finish()  # the environment unchanged; this cell's code forgotten
+_KIT.finish()  # fails the cell if the notebook changed what the tests rely on
 ### END HIDDEN TESTS
 
 # %% [markdown] {"id": "q04-check-md"}
@@ -1349,7 +1352,7 @@ if "q02_train_test" in _KIT.passed:
     assert _acc >= 75.0, f"resnet classifies only {_acc:.1f} % of the test digits: was it trained with train()?"
     _value = _KIT.as_float(resnet_accuracy)
     assert _value is not None and abs(_value - _acc) < 0.01, "resnet_accuracy must be the accuracy test(resnet) measures."
-_KIT.finish()  # the environment unchanged; this cell's code forgotten
+_KIT.finish()  # fails the cell if the notebook changed what the tests rely on
 ### END HIDDEN TESTS
 
 # %% [markdown] {"id": "q11_fixed_point", "kind": "task", "points": 3}
@@ -1676,7 +1679,7 @@ with torch.no_grad():
         "forward does not depend on the convolution's weights."
     assert _KIT.error(_y1, _x) > 1e-3, "forward must add F(x) to x."
 _KIT.passed.add("q13_invertible_residual")
-_KIT.finish()  # the environment unchanged; this cell's code forgotten
+_KIT.finish()  # fails the cell if the notebook changed what the tests rely on
 ### END HIDDEN TESTS
 
 # %% {"id": "q13_train_norm", "kind": "tests", "points": 2}
@@ -1705,7 +1708,7 @@ assert max(_norms) <= 0.9 * 1.01, f"After train_norm, a block's convolution has 
 _acc = _KIT.accuracy(_trained)
 # Reference i-ResNet, seeds 0-9: 81.9-84.6 % (mean 83.5) on 2 threads; 75 % leaves 6.9 points.
 assert _acc >= 75.0, f"The i-ResNet trained with train_norm reaches only {_acc:.1f} %: check the training loop."
-_KIT.finish()  # the environment unchanged; this cell's code forgotten
+_KIT.finish()  # fails the cell if the notebook changed what the tests rely on
 ### END HIDDEN TESTS
 
 # %% [markdown] {"id": "q14-md"}
@@ -1791,7 +1794,7 @@ with _KIT.swap(InvertibleResidual=_KIT.Block):
     with torch.no_grad():
         assert _KIT.error(_trained.inverse(_trained(_x, classif=False)), _x) <= 1e-4, \
             "The trained iResNet is not inverted to 1e-4 on test images."
-_KIT.finish()  # the environment unchanged; this cell's code forgotten
+_KIT.finish()  # fails the cell if the notebook changed what the tests rely on
 ### END HIDDEN TESTS
 
 # %% [markdown] {"id": "q15-md"}
@@ -1852,7 +1855,7 @@ assert None not in _got, "fixed_point_trace must return the step sizes as floats
 _expected = _KIT.fixed_point_steps(_reference, _y_reference, 30)  # computed once the answer has returned
 assert all(abs(a - b) <= 1e-6 * b + 1e-12 for a, b in zip(_got, _expected)), \
     "fixed_point_trace does not follow x_{k+1} = y - F(x_k) from x_0 = y on a reference block."
-_KIT.finish()  # the environment unchanged; this cell's code forgotten
+_KIT.finish()  # fails the cell if the notebook changed what the tests rely on
 ### END HIDDEN TESTS
 
 # %% {"id": "q15_run"}
@@ -2023,7 +2026,7 @@ for _model, _name, _n, (_a, _b), _dtype in [(_irev, "i-RevNet", 5, (3, 8), torch
     assert _worst <= 1e-4, \
         f"On a reference {_name}, the inner inputs are not model.inverse((1 - t) model(x0) + t model(x1)) " \
         "for t evenly spaced in [0, 1]."
-_KIT.finish()  # the environment unchanged; this cell's code forgotten
+_KIT.finish()  # fails the cell if the notebook changed what the tests rely on
 ### END HIDDEN TESTS
 
 # %% {"id": "q16_paths", "kind": "solution", "tags": ["figure"]}

@@ -65,3 +65,17 @@ def test_mark_schemes_are_redacted_and_questions_kept():
     assert lint.leaks(source, lint.notebook_text(nb), kinds=("mark scheme",)) == []
     assert nb.cells[2].source.startswith("Prove that the layer is invertible.")
     assert "not shown" in nb.cells[2].source
+
+
+def test_a_hidden_test_printed_by_student_code_is_cut_from_the_feedback():
+    """If a student's cell printed a hidden test it found in the kernel, is that line gone from every output?"""
+    nb = _graded_notebook()
+    leak = nbformat.v4.new_code_cell("print(In[2])", id="student-leak")
+    hidden = 'assert answer() == 42, "answer is not the expected number."'
+    leak.outputs = [nbformat.v4.new_output("stream", name="stdout", text=f"### BEGIN HIDDEN TESTS\n{hidden}\nmine\n"),
+                    nbformat.v4.new_output("execute_result", data={"text/plain": hidden})]
+    nb.cells.append(leak)
+    assert lint.leaks(build_notebook(SOURCE), lint.notebook_text(nb), kinds=("hidden test",))
+    nb, _ = RedactHiddenTests().preprocess(nb, {})
+    assert lint.leaks(build_notebook(SOURCE), lint.notebook_text(nb), kinds=("hidden test",)) == []
+    assert nb.cells[-1].outputs[0].text.splitlines()[-1] == "mine"  # the rest of what it printed stays

@@ -159,12 +159,11 @@ def test_file_size_and_cpu_time_are_capped(tmp_path):
                 print(error.strerror)
         """)
         assert "File too large" in printed
-        started = time.monotonic()
-        try:
-            run("while True:\n    pass", timeout=20)
+        try:  # 2 CPU seconds, then SIGXCPU/SIGKILL; without the limit the loop would still run after 8 s
+            run("while True:\n    pass", timeout=8)
         except Exception:
             pass  # the kernel died mid-cell
-        assert not km.is_alive() and time.monotonic() - started < 20
+        assert not km.is_alive()
 
 
 def test_a_worker_dies_with_its_parent_and_has_a_memory_cap():
@@ -349,6 +348,6 @@ def test_configured_preprocessors_are_nbgraders_with_bounded_execute(repo):
 
     configured = list(load_config(repo).Autograde.autograde_preprocessors)
     default = [p.__name__ for p in Autograde.class_traits()["autograde_preprocessors"].default()]
-    assert configured == execution.AUTOGRADE_PREPROCESSORS
+    assert configured[0] == "inn_course.execution.BoundedExecute"
     assert [c.rsplit(".", 1)[1] for c in configured] == ["BoundedExecute"] + default[1:]
     assert default[0] == "Execute" and issubclass(execution.BoundedExecute, __import__("nbgrader").preprocessors.Execute)
