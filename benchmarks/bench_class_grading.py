@@ -91,7 +91,7 @@ def cli_grade_class(checkout: Path, folder: Path, size: int) -> float:
                    capture_output=True)
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "inn_course", "--root", str(folder), "grade-class", "--workers", "2",
-                    "--results", str(folder / "grading")], env=env, capture_output=True)
+                    "--results", str(folder / "grading")], env=env, capture_output=True, check=True)  # all graded
     return time.perf_counter() - started
 
 
