@@ -55,6 +55,7 @@ def fft_bound(weight: torch.Tensor, grid: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--models", nargs="*", default=["Net", "iRevNet", "ResNet", "iResNet"])
     args = parser.parse_args()
     prepare_environment()
     ns = solution_namespace()
@@ -64,6 +65,8 @@ def main() -> None:
     trained = {}
     print(f"torch threads: {torch.get_num_threads()}; seeds 0-{args.seeds - 1}")
     for name, (model_class, train) in models.items():
+        if name not in args.models:
+            continue
         accuracies, started = [], time.perf_counter()
         for seed in range(args.seeds):
             torch.manual_seed(seed)
@@ -76,28 +79,36 @@ def main() -> None:
               + f" | min {min(accuracies):.1f} mean {sum(accuracies) / len(accuracies):.1f}"
               f" max {max(accuracies):.1f} | {seconds:.1f} s per training")
 
-    print("\nseed-0 networks, per block: FFT bound on 7x7 (wraps) / 13x13 / true norm of the padded conv")
+    if set(args.models) != set(models):
+        return
+    print("\nseed-0 networks, per layer: FFT bound on 7x7 (wraps) / 13x13 / true norm of the padded conv")
     for name in ("ResNet", "iResNet"):
-        for index, block in enumerate(trained[name].blocks):
-            weight = block.conv.weight
-            print(f"{name:8s} block {index}: {fft_bound(weight, 7):7.3f} / {fft_bound(weight, 13):7.3f} / "
-                  f"{operator_norm(weight):7.3f}")
+        for index, conv in enumerate(convolutions(trained[name])):
+            print(f"{name:8s} layer {index}: {fft_bound(conv.weight, 7):7.3f} / {fft_bound(conv.weight, 13):7.3f} / "
+                  f"{operator_norm(conv.weight):7.3f}")
 
+    # The residual layers: i-ResNet x + ReLU(conv x) (sign +1), the handout's ResNet x - ReLU(conv x) (sign -1).
     x = ns["test_x"][:200]
-    for name in ("iResNet", "ResNet"):
-        net = trained[name]
+    for name, sign in (("iResNet", 1.0), ("ResNet", -1.0)):
+        convs = convolutions(trained[name])
         with torch.no_grad():
-            features = net(x, classif=False)
+            features = x
+            for conv in convs:
+                features = features + sign * F.relu(conv(features))
             row = []
             for n_iter in (5, 10, 20, 50, 100):
                 y = features
-                for block in reversed(net.blocks):
+                for conv in reversed(convs):
                     estimate = y.clone()
                     for _ in range(n_iter):
-                        estimate = y - F.relu(block.conv(estimate))
+                        estimate = y - sign * F.relu(conv(estimate))
                     y = estimate
                 row.append(f"{n_iter}: {float((y - x).abs().max() / x.abs().max()):.1e}")
-        print(f"{name:8s} fixed-point inverse, relative max error after k iterations per block: " + ", ".join(row))
+        print(f"{name:8s} fixed-point inverse, relative max error after k iterations per layer: " + ", ".join(row))
+
+
+def convolutions(net: torch.nn.Module) -> list[torch.nn.Conv2d]:
+    return [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
 
 
 if __name__ == "__main__":

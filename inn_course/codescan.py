@@ -77,7 +77,8 @@ IPYTHON_ATTRIBUTES = {"input_transformers_cleanup", "input_transformers_post", "
                       "set_custom_exc", "events", "register_magic_function", "run_cell", "run_line_magic",
                       "run_cell_magic", "user_ns", "user_global_ns", "displayhook", "showtraceback",
                       "history_manager", "magics_manager", "transform_cell", "input_transformer_manager",
-                      "excepthook", "set_trace", "settrace", "setprofile"}
+                      "excepthook", "set_trace", "settrace", "setprofile", "ast_node_interactivity",
+                      "display_formatter", "display_pub", "formatters", "for_type", "for_type_by_name"}
 # Double-underscore attributes an answer may use; every other one is a road into introspection.
 ALLOWED_DUNDER_ATTRIBUTES = {"__init__", "__name__", "__class__", "__doc__"}
 INTROSPECTION_ATTRIBUTES = {"f_globals", "f_locals", "f_back", "f_builtins", "f_code", "gi_frame", "cr_frame",

@@ -15,12 +15,18 @@ the grader until the next limit, cell after cell.
   ``max_notebook_chars``; what is cut says so in the output itself;
 - after the interrupt at a cell's time limit, waits ``interrupt_grace``
   seconds for the kernel to stop; a kernel that has not stopped is killed and
-  the notebook is not graded (``KILLED_MARK`` in nbgrader's error, flagged).
+  the notebook is not graded (``KILLED_MARK`` in nbgrader's error, flagged);
+- in a test cell, keeps as a result only the cell's own value (the last result): nbgrader
+  scores the *first* ``execute_result`` of a test cell as partial credit (and a
+  non-number as full credit), and student code called by the test can emit
+  one (``sys.displayhook(...)``) before the test fails. So every other result
+  becomes a plain display, and a cell that failed keeps none.
 """
 
 from __future__ import annotations
 
 from nbclient.exceptions import DeadKernelError
+from nbgrader import utils
 from nbgrader.preprocessors import Execute
 from traitlets import Float, Integer
 
@@ -40,6 +46,13 @@ class BoundedExecute(Execute):
         self._notebook_chars = 0
         self._full_cells: set[int] = set()  # cells whose budget is spent and that said so once
         return super().preprocess(nb, resources, km)
+
+    # ---------------------------------------------------------------- test cells' scores
+    def preprocess_cell(self, cell, resources, cell_index):
+        cell, resources = super().preprocess_cell(cell, resources, cell_index)
+        if cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell):
+            only_own_result(cell)
+        return cell, resources
 
     # ---------------------------------------------------------------- output size
     def process_message(self, msg, cell, cell_index):
@@ -112,3 +125,20 @@ class BoundedExecute(Execute):
 
 def _cut(text: str, limit: int, what: str) -> str:
     return text if len(text) <= limit else text[:limit] + " " + TRUNCATED.format(what=what, limit=limit)
+
+
+def only_own_result(cell) -> None:
+    """Leave at most one ``execute_result`` in a test cell: the last one (the cell's own value, shown
+    when the cell ends; figures may follow it), and none if the cell failed.
+
+    Any other result (shown by student code the test called) becomes a ``display_data``, which
+    nbgrader does not read as a score.
+    """
+    outputs = cell.get("outputs", [])
+    failed = any(o.get("output_type") == "error" for o in outputs)
+    results = [i for i, o in enumerate(outputs) if o.get("output_type") == "execute_result"]
+    last = results[-1] if results else None
+    for index, output in enumerate(outputs):
+        if output.get("output_type") == "execute_result" and (failed or index != last):
+            output["output_type"] = "display_data"
+            output.pop("execution_count", None)
