@@ -20,17 +20,22 @@ the grader until the next limit, cell after cell.
   scores the *first* ``execute_result`` of a test cell as partial credit (and a
   non-number as full credit), and student code called by the test can emit
   one (``sys.displayhook(...)``) before the test fails. So every other result
-  becomes a plain display, and a cell that failed keeps none.
+  becomes a plain display, and a cell that failed keeps none. A test cell
+  graded by property (its source ends with ``SCORED_MARK``) that reports no
+  score fails, instead of getting nbgrader's full credit for "no output".
 """
 
 from __future__ import annotations
 
+import nbformat
 from nbclient.exceptions import DeadKernelError
 from nbgrader import utils
 from nbgrader.preprocessors import Execute
 from traitlets import Float, Integer
 
 KILLED_MARK = "ignored the interrupt at the time limit"
+SCORED_MARK = "_KIT.finish(_score)"  # the last line of a test cell graded property by property
+NO_SCORE = "This cell reported no score (was the notebook's display of results changed?): it is not graded."
 TRUNCATED = "[output cut by the grader: {what} was longer than {limit:,} characters]"
 
 
@@ -52,6 +57,7 @@ class BoundedExecute(Execute):
         cell, resources = super().preprocess_cell(cell, resources, cell_index)
         if cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell):
             only_own_result(cell)
+            require_score(cell)
         return cell, resources
 
     # ---------------------------------------------------------------- output size
@@ -142,3 +148,14 @@ def only_own_result(cell) -> None:
         if output.get("output_type") == "execute_result" and (failed or index != last):
             output["output_type"] = "display_data"
             output.pop("execution_count", None)
+
+
+def require_score(cell) -> None:
+    """A test cell graded by property must end with its score: without one, fail it (nbgrader would give full credit)."""
+    lines = [line.strip() for line in cell.source.splitlines() if line.strip() and not line.strip().startswith("#")]
+    if not lines or not lines[-1].startswith(SCORED_MARK):
+        return
+    outputs = cell.get("outputs", [])
+    if any(o.get("output_type") in ("error", "execute_result") for o in outputs):
+        return
+    outputs.append(nbformat.v4.new_output("error", ename="AssertionError", evalue=NO_SCORE, traceback=[NO_SCORE]))

@@ -42,8 +42,9 @@
 # images, each turned into a tensor by `transforms.ToTensor()` (pixels in
 # $[0, 1]$) and reshaped by `view(16, 7, 7)`. They are converted once, into
 # `train_x` and `test_x`, instead of image by image in a `DataLoader` at every
-# epoch: the same values, much faster. Your `train` draws the handout's
-# training batches from them (64 images, reshuffled every epoch).
+# epoch: the same values, much faster. The handout's loaders, `trainloader`
+# (batches of 64, reshuffled every epoch) and `testloader` (batches of 16),
+# are built over them: use them, or index `train_x` and `test_x` yourself.
 
 # %% {"id": "setup", "kind": "readonly"}
 import os
@@ -54,7 +55,9 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+import torch.optim as optim
 import torchvision
+from torch.utils.data import DataLoader, TensorDataset
 
 torch.manual_seed(0)  # every training cell below re-seeds as well
 
@@ -92,6 +95,9 @@ def to_image_view(x: torch.Tensor) -> torch.Tensor:
 train_set, test_set = load_mnist(train=True), load_mnist(train=False)
 train_x, train_y = to_network_view(train_set.data[:N_TRAIN]), train_set.targets[:N_TRAIN]
 test_x, test_y = to_network_view(test_set.data), test_set.targets
+# The handout's loaders, over the converted tensors: batches of 64 reshuffled every epoch, and of 16 for testing.
+trainloader = DataLoader(TensorDataset(train_x, train_y), batch_size=BATCH_SIZE, shuffle=True, num_workers=0)
+testloader = DataLoader(TensorDataset(test_x, test_y), batch_size=16, shuffle=False, num_workers=0)
 print(f"train: {tuple(train_x.shape)}, test: {tuple(test_x.shape)}")
 
 # %% {"id": "grading_kit", "kind": "tests", "points": 0}
@@ -450,6 +456,8 @@ def _build_grading_kit():
     # A cell a student placed before this one ran first: what it replaced is recorded as changed already.
     tainted = sorted(place for place, value in trusted.items()
                      if not place.startswith("kit") and from_the_notebook(value))
+    if shell is not None and shell.ast_node_interactivity != "last_expr":  # would hide every score
+        tainted.append("shell.ast_node_interactivity")
     changed_message = "The grading environment was changed by code in this notebook"  # the grader flags it
 
     def intact():
@@ -632,7 +640,8 @@ plt.show()
 #
 # Write `train(net, n_epoch=40, learning_rate=0.05)`: it trains `net` on
 # `(train_x, train_y)` with SGD (momentum 0.9) and the cross-entropy loss, on
-# mini-batches of `BATCH_SIZE` images reshuffled every epoch; it stores the mean
+# the handout's mini-batches of 64 images reshuffled every epoch (`trainloader`
+# gives them, or draw them from `train_x` yourself); it stores the mean
 # training loss of each epoch in the list `net.losses` (a float per epoch) and
 # returns `net`. Print at most one compact line per 10 epochs.
 #
@@ -1029,11 +1038,12 @@ def _channels_once_and_merge():
 
 def _odd_refused():
     """Refusing an odd count earns its share only from a split that works (the template refuses everything)."""
-    halves = _split(torch.randn(2, 4, 3, 3))
-    if not (_KIT.exactly(halves, tuple, list) and len(halves) == 2):
+    halves = _split(torch.randn(2, 4, 6, 6))  # even sizes: a split of the wrong dimension must not pass by luck
+    if not (_KIT.exactly(halves, tuple, list) and len(halves) == 2
+            and all(tuple(h.shape) == (2, 2, 6, 6) for h in halves)):
         return False
     try:
-        _split(torch.randn(2, 5, 7, 7))
+        _split(torch.randn(2, 5, 6, 6))
     except NotImplementedError:
         return False
     except Exception:

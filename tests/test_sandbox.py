@@ -352,3 +352,35 @@ def test_configured_preprocessors_are_nbgraders_with_bounded_execute(repo):
     assert configured[0] == "inn_course.execution.BoundedExecute"
     assert [c.rsplit(".", 1)[1] for c in configured] == ["BoundedExecute"] + default[1:]
     assert default[0] == "Execute" and issubclass(execution.BoundedExecute, __import__("nbgrader").preprocessors.Execute)
+
+
+@needs_sandbox
+@slow
+def test_a_test_cell_is_scored_by_its_own_result_only(tmp_path):
+    """Can student code called by a test cell not set its score (a result shown before the cell's own, or a
+    hidden result), and does a cell graded by property that reports no score fail rather than score full?"""
+    from nbgrader import utils
+
+    sources = [
+        "import types\n_KIT = types.SimpleNamespace(finish=lambda score: score)\n_score = 2.0",
+        "import sys\nsys.displayhook(4.0)  # shown by 'student code' before the cell's own result\n"
+        + execution.SCORED_MARK,
+        "import sys\nsys.displayhook('full credit, please')\nraise AssertionError('a wrong answer')",
+        "get_ipython().ast_node_interactivity = 'none'",
+        execution.SCORED_MARK + "  # the cell's own result is no longer shown",
+    ]
+    # (A result shown by student code *and* the cell's own hidden is the in-kernel kit's to catch: it fails
+    # every hidden test once ast_node_interactivity changes, and the scan flags the attribute.)
+    box = sandbox.KernelSandbox(tmp_path / "box", tmp_path / "work")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    for index in (1, 2, 4):
+        nb.cells[index].metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "points": 4,
+                                                "grade_id": f"t{index}", "schema_version": 3}
+    try:
+        execution.BoundedExecute(config=box.install({}), timeout=60, allow_errors=True).preprocess(
+            nb, {"metadata": {"path": str(tmp_path)}})
+    finally:
+        box.close()
+    scores = [utils.determine_grade(nb.cells[index])[0] for index in (1, 2, 4)]
+    assert scores == [2.0, 0, 0], scores
+    assert execution.NO_SCORE in json.dumps(nb.cells[4].outputs)

@@ -43,6 +43,7 @@ class Case:
     base: str = "reference"  # the sample whose scores are expected, but for `loses` and `gains`
     loses: frozenset[str] = frozenset()  # autograded cells at 0 although the base scores them
     gains: frozenset[str] = frozenset()  # autograded cells at full points although the base scores 0
+    partial: tuple[tuple[str, float], ...] = ()  # autograded cells expected at these points (partial credit)
     flags: tuple[str, ...] = ()  # text each expected flag contains
     graded: bool = True  # False: reported as not gradable, no scores
     timeout: int | None = None  # seconds per cell, when the case needs its own (shorter) limit
@@ -409,6 +410,20 @@ def interpolate(model, x0, x1, n_points=9):
         return model.inverse((1 - t.reshape(-1, 1, 1, 1)) * features[0] + t.reshape(-1, 1, 1, 1) * features[1])
 '''
 
+INJECTED_SCORE = '''
+import sys
+
+
+class SplitAlongChannels(nn.Module):
+    def forward(self, x):
+        sys.displayhook(2.0)  # a result shown inside the test cell, before the test fails: "2 points"
+        return torch.chunk(x, 2, dim=2)  # wrong: splits the height
+
+    def inverse(self, X):
+        sys.displayhook("full marks")  # nbgrader gives full credit for a result that is not a number
+        return torch.cat(X, dim=2)
+'''
+
 READS_EXPECTED = '''
 def fixed_point_trace(block, y, n_iter):
     return list(globals().get("_expected", [0.0] * n_iter))  # the hidden test's expected value, if any
@@ -492,9 +507,10 @@ def _tampered(samples):
 
 
 def _variant_case(variant: variants.Variant) -> Case:
-    kind = "wrong" if variant.loses else "correct"
+    kind = "wrong" if variant.loses or variant.partial else "correct"
     return Case(variant.name, kind, variant.what,
-                lambda samples, v=variant: variants.apply(_copy(samples["reference"]), v), loses=variant.loses)
+                lambda samples, v=variant: variants.apply(_copy(samples["reference"]), v), loses=variant.loses,
+                partial=variant.partial)
 
 
 ALL_AUTOGRADED = "all"  # in `gains`: every autograded cell
@@ -634,6 +650,11 @@ CASES: list[Case] = [
          "(t spaced like a cosine) passes Q16",
          _kit_by_value, loses=frozenset({"q16_interpolate"}),
          flags=("patches builtins or uses dynamic code", "grading environment changed by the notebook: q16_interpolate")),
+    Case("hostile_injected_score", "hostile",
+         "a wrong Q5 whose forward and inverse show results (2.0, and a text) inside the test cell: nbgrader "
+         "takes a test cell's first result as its score, or full credit for text",
+         lambda s: with_answers(s["reference"], {"q05_split_answer": INJECTED_SCORE}),
+         loses=frozenset({"q05_split"}), flags=("reaches objects by introspection or reads hidden names",)),
     Case("hostile_reads_expected_and_metaclass", "hostile",
          "Q15 returns a hidden test's expected value read from the notebook's globals; Q9 returns an object whose "
          "metaclass makes type(x) == float true",
@@ -658,6 +679,8 @@ def expected_cells(case: Case, autograded: dict[str, float]) -> dict[str, float]
         base[gid] = full[gid]
     for gid in case.loses:
         base[gid] = 0.0
+    for gid, points in case.partial:
+        base[gid] = points
     return base
 
 

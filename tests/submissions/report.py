@@ -59,6 +59,7 @@ def as_grade_result(result: classroom.StudentResult) -> grade.GradeResult:
 def true_cells(case: Case, points: dict[str, float]) -> dict[str, float] | None:
     """What a careful human would give each autograded cell: the expected scores without an attack's gains."""
     return expected_cells(Case(case.name, case.kind, case.what, case.make, base=case.base, loses=case.loses,
+                               partial=case.partial,
                                graded=case.graded), points)
 
 

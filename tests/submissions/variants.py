@@ -3,9 +3,10 @@
 Each ``Variant`` replaces a few answer cells (by grade id) of the reference
 submission. Several independent answers share one variant, so one autograde
 run checks them all: a correct variant must keep every point; a wrong variant
-must lose exactly the test cells in ``loses`` (its wrong answers' questions)
-and keep every other point, which proves that a wrong answer costs only its
-own question.
+must lose exactly the test cells in ``loses`` (its wrong answers' questions),
+score exactly ``partial`` on the cells graded property by property (a wrong
+property costs its share), and keep every other point, which proves that a
+wrong answer costs only what it gets wrong.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ class Variant:
     what: str
     answers: dict[str, str]  # grade id of an answer cell -> its new source
     loses: frozenset[str] = frozenset()  # test cells expected to score 0
+    partial: tuple[tuple[str, float], ...] = ()  # test cells expected to score part of their points
 
 
 # ---------------------------------------------------------------- correct, different style
@@ -615,6 +617,161 @@ def plot_network_view(x, label):
 '''
 
 
+
+# ---------------------------------------------------------------- the handout's own style
+
+TRAIN_TEST_HANDOUT = '''
+def train(net, n_epoch=40, learning_rate=0.05):
+    loss = nn.CrossEntropyLoss()
+    optimizer = optim.SGD(net.parameters(), lr=learning_rate, momentum=0.9)
+    net.losses = []
+    for epoch in range(n_epoch):  # loop over the dataset multiple times
+        running_loss = []
+        for i, data in enumerate(trainloader, 0):
+            # get the inputs; data is a list of [inputs, labels]
+            inputs, labels = data
+            optimizer.zero_grad()
+            outputs = net(inputs)
+            l = loss(outputs, labels)
+            l.backward()
+            optimizer.step()
+            running_loss.append(l.item())
+        net.losses.append(sum(running_loss) / len(running_loss))
+
+    correct = 0
+    total = 0
+    with torch.no_grad():
+        for data in trainloader:
+            images, labels = data
+            outputs = net(images)
+            _, predicted = torch.max(outputs.data, 1)
+            total += labels.size(0)
+            correct += (predicted == labels).sum().item()
+
+    print('Accuracy of the network on the 500 train images: %d %%' % (
+        100 * correct / total))
+
+    return net
+
+def test(net):
+    correct = 0
+    total = 0
+    with torch.no_grad():
+        for data in testloader:
+            images, labels = data
+            outputs = net(images)
+            _, predicted = torch.max(outputs.data, 1)
+            total += labels.size(0)
+            correct += (predicted == labels).sum().item()
+    print('Accuracy of the network on the 10000 test images: %d %%' % (100 * correct / total))
+    return 100 * correct / total
+
+def plot_losses(net):
+    fig = plt.figure()
+    plt.plot(net.losses)
+    plt.xlabel("epoch")
+    plt.ylabel("training loss")
+    return fig
+'''
+
+BLOCK_HANDOUT_MINIMAL_GRID = '''
+from torch.fft import fft
+from torch.fft import ifft
+class InvertibleResidual(nn.Module):
+
+    def __init__(self, kernel_size=7):
+        super(InvertibleResidual, self).__init__()
+        self.conv = nn.Conv2d(16, 16, kernel_size,padding=kernel_size//2)
+
+    def forward(self, x):
+        return x + F.relu(self.conv(x))
+
+    def normalize(self, rho=0.9):
+        grid = 7 + self.conv.kernel_size[0] // 2  # the smallest grid where the padding never wraps onto the input
+        W = torch.fft.fft2(self.conv.weight.data, s=(grid, grid))
+        norm = torch.linalg.svdvals(W.permute(2, 3, 0, 1)).max()
+        if norm > rho:
+            self.conv.weight.data = self.conv.weight.data * rho / norm
+
+    def inverse(self,y):
+        x = y
+        with torch.no_grad():
+            for k in range(100):
+                x = y - F.relu(self.conv(x))
+        return x
+
+def train_norm(net, n_epoch=40, learning_rate=0.05):
+    loss = nn.CrossEntropyLoss()
+    optimizer = optim.SGD(net.parameters(), lr=learning_rate, momentum=0.9)
+    net.losses = []
+    for epoch in range(n_epoch):
+        running_loss = []
+        for inputs, labels in trainloader:
+            optimizer.zero_grad()
+            l = loss(net(inputs), labels)
+            l.backward()
+            optimizer.step()
+            net = net.normalize()
+            running_loss.append(l.item())
+        net.losses.append(sum(running_loss) / len(running_loss))
+    return net
+'''
+
+IRESNET_HANDOUT = '''
+class iResNet(nn.Module):
+    def __init__(self):
+        super(iResNet, self).__init__()
+        self.conv1 = InvertibleResidual()
+        self.conv2 = InvertibleResidual()
+        self.conv3 = InvertibleResidual()
+        self.conv4 = InvertibleResidual()
+        self.fc = nn.Linear(28*28, 10)
+
+    def normalize(self, rho=0.9):
+        self.conv1.normalize(rho)
+        self.conv2.normalize(rho)
+        self.conv3.normalize(rho)
+        self.conv4.normalize(rho)
+        return self
+
+    def forward(self, x, classif=True):
+        x = self.conv4(self.conv3(self.conv2(self.conv1(x))))
+        if classif:
+            x = self.fc(x.view(-1, 28*28))
+        return x
+
+    def inverse(self, x):
+        return self.conv1.inverse(self.conv2.inverse(self.conv3.inverse(self.conv4.inverse(x))))
+'''
+
+IREVNET_HANDOUT = '''
+class iRevNet(nn.Module):
+    def __init__(self):
+        super(iRevNet, self).__init__()
+        self.split = SplitAlongChannels()
+        self.conv1 = InvertibleLayer()
+        self.conv2 = InvertibleLayer()
+        self.conv3 = InvertibleLayer()
+        self.conv4 = InvertibleLayer()
+        self.fc = nn.Linear(28*28, 10)
+
+    def forward(self, x, classif=True):
+        x = self.split.inverse(self.conv4(self.conv3(self.conv2(self.conv1(self.split(x))))))
+        if classif:
+            x = self.fc(x.view(-1, 28*28))
+        return x
+
+    def inverse(self, x):
+        X = self.split(x)
+        X = self.conv1.inverse(self.conv2.inverse(self.conv3.inverse(self.conv4.inverse(X))))
+        return self.split.inverse(X)
+'''
+
+BLOCK_ALWAYS_RHO = BLOCK_LARGE_GRID.replace('''            if sigma > rho:
+                self.conv.weight.data /= sigma / rho''', '''            self.conv.weight.data /= sigma / rho  # wrong: also inflates a kernel already below rho''')
+assert BLOCK_ALWAYS_RHO != BLOCK_LARGE_GRID
+
+
 VARIANTS = [
     Variant(
         "correct_other_style",
@@ -650,12 +807,32 @@ VARIANTS = [
         },
     ),
     Variant(
+        "correct_handout_style",
+        "written to the handout's skeletons and given code: train and test loop over trainloader and testloader "
+        "and print as the handout does, torch.max, nn.CrossEntropyLoss, optim.SGD; iRevNet and iResNet "
+        "composed as conv4(conv3(conv2(conv1(x)))) with normalize returning self and train_norm writing "
+        "net = net.normalize(); the FFT bound on the smallest exact grid (10 = 7 + 3); a fixed 100-step inverse",
+        {
+            "q02_train_test_answer": TRAIN_TEST_HANDOUT,
+            "q07_irevnet_answer": IREVNET_HANDOUT,
+            "q13_invertible_residual_answer": BLOCK_HANDOUT_MINIMAL_GRID,
+            "q14_iresnet_answer": IRESNET_HANDOUT,
+        },
+    ),
+    Variant(
         "wrong_normalize_crushes",
         "normalize divides by the sum of |w| (a bound hundreds of times too loose): Lipschitz safe, expressivity lost; "
         "plot_digits titles each digit with its position instead of its label",
         {"q13_invertible_residual_answer": BLOCK_NORMALIZE_L1 + TRAIN_NORM_REFERENCE_STYLE,
          "q01_visualise_data_answer": PLOT_DIGITS_INDEX_TITLES},
-        frozenset({"q13_invertible_residual", "q01_visualise_data"}),
+        frozenset({"q01_visualise_data"}),
+        partial=(("q13_invertible_residual", 2.5),),  # loses the bound's share (1) and leaving small kernels (0.5)
+    ),
+    Variant(
+        "wrong_normalize_always_rho",
+        "normalize rescales every kernel to exactly rho, also those already below it (the bound still holds)",
+        {"q13_invertible_residual_answer": BLOCK_ALWAYS_RHO + TRAIN_NORM_REFERENCE_STYLE},
+        partial=(("q13_invertible_residual", 3.5),),  # loses only the share of leaving small kernels alone
     ),
     Variant(
         "wrong_split_sign_norm",
@@ -672,7 +849,8 @@ VARIANTS = [
             "q16_interpolate_answer": INTERPOLATE_PIXELS,
         },
         frozenset({"q02_train_test", "q05_split", "q06_invertible_layer", "q09_exact_inverse",
-                   "q13_invertible_residual", "q14_iresnet", "q16_interpolate"}),
+                   "q14_iresnet", "q16_interpolate"}),
+        partial=(("q13_invertible_residual", 3.0),),  # the size-7 FFT loses only the bound's share (1)
     ),
     Variant(
         "wrong_cache_order_assumed",
@@ -689,7 +867,8 @@ VARIANTS = [
             "q16_interpolate_answer": INTERPOLATE_NO_ENDPOINT,
         },
         frozenset({"q06_invertible_layer", "q07_irevnet", "q08_train_and_compare", "q10_resnet",
-                   "q13_invertible_residual", "q13_train_norm", "q15_fixed_point_trace", "q16_interpolate"}),
+                   "q13_train_norm", "q15_fixed_point_trace", "q16_interpolate"}),
+        partial=(("q13_invertible_residual", 2.5),),  # the inverse's share (1.5) lost
     ),
     Variant(
         "wrong_noconv_identity_fraction",
@@ -705,8 +884,10 @@ VARIANTS = [
             "q13_invertible_residual_answer": BLOCK_INVERSE_ONCE + TRAIN_NORM_ONCE,
             "q16_interpolate_answer": INTERPOLATE_FEATURES,
         },
-        frozenset({"q02_train_test", "q05_split", "q06_invertible_layer", "q07_irevnet", "q10_resnet",
-                   "q13_invertible_residual", "q13_train_norm", "q16_interpolate"}),
+        frozenset({"q02_train_test", "q06_invertible_layer", "q07_irevnet", "q10_resnet",
+                   "q13_train_norm", "q16_interpolate"}),
+        # no odd-channel check: only that share (0.5) of Q5; a one-step inverse: the inverse's share (1.5) of Q13
+        partial=(("q05_split", 1.5), ("q13_invertible_residual", 2.5)),
     ),
 ]
 
