@@ -16,11 +16,12 @@ the grader until the next limit, cell after cell.
 - after the interrupt at a cell's time limit, waits ``interrupt_grace``
   seconds for the kernel to stop; a kernel that has not stopped is killed and
   the notebook is not graded (``KILLED_MARK`` in nbgrader's error, flagged);
-- in a test cell, keeps as a result only the cell's own value (the last result): nbgrader
+- in a test cell, keeps as a result only the cell's own value: nbgrader
   scores the *first* ``execute_result`` of a test cell as partial credit (and a
-  non-number as full credit), and student code called by the test can emit
-  one (``sys.displayhook(...)``) before the test fails. So every other result
-  becomes a plain display, and a cell that failed keeps none. A test cell
+  non-number as full credit), and student code called by the test can show
+  one (``sys.displayhook(...)``). A cell graded property by property keeps its
+  last result (its score) unless it failed; any other test cell, pass or
+  fail, keeps none; every other result becomes a plain display. A test cell
   graded by property (its source ends with ``SCORED_MARK``) that reports no
   score fails, instead of getting nbgrader's full credit for "no output".
 """
@@ -56,8 +57,10 @@ class BoundedExecute(Execute):
     def preprocess_cell(self, cell, resources, cell_index):
         cell, resources = super().preprocess_cell(cell, resources, cell_index)
         if cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell):
-            only_own_result(cell)
-            require_score(cell)
+            scored = reports_score(cell)
+            only_own_result(cell, keep_last=scored)
+            if scored:
+                require_score(cell)
         return cell, resources
 
     # ---------------------------------------------------------------- output size
@@ -133,28 +136,31 @@ def _cut(text: str, limit: int, what: str) -> str:
     return text if len(text) <= limit else text[:limit] + " " + TRUNCATED.format(what=what, limit=limit)
 
 
-def only_own_result(cell) -> None:
-    """Leave at most one ``execute_result`` in a test cell: the last one (the cell's own value, shown
-    when the cell ends; figures may follow it), and none if the cell failed.
+def reports_score(cell) -> bool:
+    """Is this test cell graded property by property (its last line reports the points earned)?"""
+    lines = [line.strip() for line in cell.source.splitlines() if line.strip() and not line.strip().startswith("#")]
+    return bool(lines) and lines[-1].startswith(SCORED_MARK)
 
-    Any other result (shown by student code the test called) becomes a ``display_data``, which
-    nbgrader does not read as a score.
+
+def only_own_result(cell, keep_last: bool = True) -> None:
+    """Leave at most one ``execute_result`` in a test cell: with ``keep_last``, the last one (the cell's own
+    value, shown when the cell ends; figures may follow it), and none if the cell failed or scores
+    pass/fail (any result there was shown by student code the test called).
+
+    The others become ``display_data``, which nbgrader does not read as a score.
     """
     outputs = cell.get("outputs", [])
     failed = any(o.get("output_type") == "error" for o in outputs)
     results = [i for i, o in enumerate(outputs) if o.get("output_type") == "execute_result"]
-    last = results[-1] if results else None
+    last = results[-1] if results and keep_last and not failed else None
     for index, output in enumerate(outputs):
-        if output.get("output_type") == "execute_result" and (failed or index != last):
+        if output.get("output_type") == "execute_result" and index != last:
             output["output_type"] = "display_data"
             output.pop("execution_count", None)
 
 
 def require_score(cell) -> None:
     """A test cell graded by property must end with its score: without one, fail it (nbgrader would give full credit)."""
-    lines = [line.strip() for line in cell.source.splitlines() if line.strip() and not line.strip().startswith("#")]
-    if not lines or not lines[-1].startswith(SCORED_MARK):
-        return
     outputs = cell.get("outputs", [])
     if any(o.get("output_type") in ("error", "execute_result") for o in outputs):
         return

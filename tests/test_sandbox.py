@@ -368,12 +368,13 @@ def test_a_test_cell_is_scored_by_its_own_result_only(tmp_path):
         "import sys\nsys.displayhook('full credit, please')\nraise AssertionError('a wrong answer')",
         "get_ipython().ast_node_interactivity = 'none'",
         execution.SCORED_MARK + "  # the cell's own result is no longer shown",
+        "sys.displayhook(0.5)  # a pass/fail test cell that passes: its points are not a result's to set",
     ]
     # (A result shown by student code *and* the cell's own hidden is the in-kernel kit's to catch: it fails
     # every hidden test once ast_node_interactivity changes, and the scan flags the attribute.)
     box = sandbox.KernelSandbox(tmp_path / "box", tmp_path / "work")
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
-    for index in (1, 2, 4):
+    for index in (1, 2, 4, 5):
         nb.cells[index].metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "points": 4,
                                                 "grade_id": f"t{index}", "schema_version": 3}
     try:
@@ -381,6 +382,6 @@ def test_a_test_cell_is_scored_by_its_own_result_only(tmp_path):
             nb, {"metadata": {"path": str(tmp_path)}})
     finally:
         box.close()
-    scores = [utils.determine_grade(nb.cells[index])[0] for index in (1, 2, 4)]
-    assert scores == [2.0, 0, 0], scores
+    scores = [utils.determine_grade(nb.cells[index])[0] for index in (1, 2, 4, 5)]
+    assert scores == [2.0, 0, 0, 4.0], scores
     assert execution.NO_SCORE in json.dumps(nb.cells[4].outputs)

@@ -81,7 +81,10 @@ def _cells(case: Case, result: grade.GradeResult, points: dict[str, float]) -> s
     gained = sorted(gid for gid in points if not base[gid] and result.cells.get(gid))
     if len(gained) == len(points):
         gained = ["every autograded cell"]
-    parts = ([f"lost {', '.join(lost)}"] if lost else []) + ([f"gained {', '.join(gained)}"] if gained else [])
+    partly = sorted(f"{gid} {result.cells[gid]:g}/{points[gid]:g}" for gid in points
+                    if result.cells.get(gid) and result.cells[gid] != points[gid])
+    parts = ([f"lost {', '.join(lost)}"] if lost else []) + ([f"partly {', '.join(partly)}"] if partly else []) \
+        + ([f"gained {', '.join(gained)}"] if gained else [])
     return "; ".join(parts) or "none"
 
 
@@ -114,7 +117,7 @@ def render(results: dict[str, grade.GradeResult], points: dict[str, float], case
                      f"| {verdicts.count('flagged, not graded')} | {verdicts.count('WRONG and not flagged')} |")
     for kind in KINDS:
         lines += ["", f"## {kind.capitalize()}", "",
-                  "| case | what it tries | score | cells lost / gained | verdict | flags |",
+                  "| case | what it tries | score | cells lost / partly scored / gained | verdict | flags |",
                   "|---|---|---|---|---|---|"]
         for case in (c for c in cases if c.kind == kind):
             result = results[case.name]
