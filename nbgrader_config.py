@@ -29,6 +29,10 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
 
+# Late policy: 10 % of the notebook's score per started day after the due date
+# (`nbgrader db assignment add invertible_networks --duedate=...`), see inn_course/late.py.
+c.AssignLatePenalties.plugin_class = "inn_course.late.PercentPerDayLate"
+
 # A deleted test cell is put back and graded, instead of scoring a silent zero.
 c.OverwriteCells.add_missing_cells = True
 

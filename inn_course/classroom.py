@@ -68,6 +68,7 @@ class StudentResult:
     cells: dict[str, float | None] = field(default_factory=dict)
     max_points: dict[str, float] = field(default_factory=dict)
     grades: dict[str, dict] = field(default_factory=dict)  # grade id -> gradebook fields, for the merge
+    late_penalties: dict[str, float] = field(default_factory=dict)  # notebook -> points taken off for lateness
     timestamp: str | None = None
     seconds: float = 0.0
     flags: list[str] = field(default_factory=list)
@@ -124,11 +125,13 @@ def _private_course(template: Path, target: Path, layout: CourseLayout, student:
     return private, report.refused
 
 
-def _gradebook_fields(layout: CourseLayout, config, student: str) -> tuple[dict[str, dict], str | None]:
+def _gradebook_fields(layout: CourseLayout, config, student: str) -> tuple[dict[str, dict], dict[str, float],
+                                                                           str | None]:
     api = open_api(layout, config)
     with api.gradebook as gb:
         submission = gb.find_submission(layout.assignment, student)
         fields = {}
+        penalties = {nb.name: float(nb.late_submission_penalty or 0.0) for nb in submission.notebooks}
         for nb in submission.notebooks:
             for g in nb.grades:
                 fields[g.name] = {"notebook": nb.name, "auto_score": g.auto_score,
@@ -136,7 +139,7 @@ def _gradebook_fields(layout: CourseLayout, config, student: str) -> tuple[dict[
             for c in nb.comments:
                 fields.setdefault(c.name, {"notebook": nb.name})["auto_comment"] = c.auto_comment
         stamp = submission.timestamp.isoformat() if submission.timestamp else None
-    return fields, stamp
+    return fields, penalties, stamp
 
 
 def run_worker(course: Path, template: Path, student: str, results: Path, use_sandbox: bool, threads: int,
@@ -167,7 +170,7 @@ def run_worker(course: Path, template: Path, student: str, results: Path, use_sa
                                outcome.max_score, outcome.cells, outcome.max_points, flags=flags,
                                timestamp=_submitted_timestamp(layout, student))
         if outcome.success:
-            result.grades, result.timestamp = _gradebook_fields(private, config, student)
+            result.grades, result.late_penalties, result.timestamp = _gradebook_fields(private, config, student)
             autograded = results / "autograded" / student
             shutil.rmtree(autograded, ignore_errors=True)
             autograded.mkdir(parents=True)
@@ -216,7 +219,24 @@ def _template(layout: CourseLayout, folder: Path) -> Path:
     config = load_config(private)
     config.CourseDirectory.db_url = f"sqlite:///{template / 'gradebook.db'}"
     release.generate_release(private, config)
+    duedate = _duedate(layout)
+    if duedate is not None:  # the workers' gradebooks must know it, for nbgrader's late penalties
+        with open_api(private, config).gradebook as gb:
+            gb.update_or_create_assignment(layout.assignment, duedate=duedate)
     return template
+
+
+def _duedate(layout: CourseLayout):
+    """The assignment's due date in the course's gradebook (None: none set, or no gradebook yet)."""
+    from nbgrader.api import MissingEntry
+
+    if not (layout.root / "gradebook.db").exists():
+        return None
+    with open_api(layout).gradebook as gb:
+        try:
+            return gb.find_assignment(layout.assignment).duedate
+        except MissingEntry:
+            return None
 
 
 class Progress:
@@ -431,6 +451,8 @@ def _merge(layout: CourseLayout, folders: list[Path], config) -> list[StudentRes
                 gb.db.commit()
                 shutil.rmtree(target, ignore_errors=True)
                 continue
+            for nb in submission.notebooks:  # what nbgrader's AssignLatePenalties set in the worker
+                nb.late_submission_penalty = result.late_penalties.get(nb.name) or None
             for name, values in result.grades.items():
                 if "auto_score" in values:
                     grade_row = gb.find_grade(name, values["notebook"], layout.assignment, result.student)

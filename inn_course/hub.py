@@ -1,0 +1,230 @@
+"""The course on one machine: JupyterHub with real Linux users, nbgrader's exchange, this course directory.
+
+The shape of The Littlest JupyterHub: one machine, local users who log in with
+their own password (PAM), each user's JupyterLab started as that user, and one
+Python environment for everyone (``/opt/inn-course/hub-env``: JupyterHub,
+JupyterLab, nbgrader, torch; readable by every user, unlike a pyenv under
+``/root``). nbgrader's exchange is a folder every user can write into
+(``Exchange.root``, mode 1777 as nbgrader's docs ask); the instructor's course
+directory is a copy of this repository's course files in their home.
+
+``Site.setup()`` does it all as root (the test does, and so would an
+instructor's admin); ``Site.start()`` runs the hub on 127.0.0.1. The proxy is
+the Python implementation of ``configurable-http-proxy`` (pip, pinned in
+``requirements-hub.txt``): no Node.js to install or keep patched, and the same
+command line and REST API as the Node one, which JupyterHub drives unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .paths import COURSE_FILES, REPO_ROOT
+
+HUB_ENV = Path("/opt/inn-course/hub-env")
+EXCHANGE = Path("/srv/nbgrader/exchange")
+COURSE_ID = "invertible-networks"
+REQUIREMENTS = REPO_ROOT / "requirements-hub.txt"
+
+
+@dataclass
+class Site:
+    state: Path  # the hub's own files: config, database, cookie secret, log
+    instructor: str
+    students: list[str]
+    port: int = 18000
+    env: Path = HUB_ENV
+    exchange: Path = EXCHANGE
+    course_id: str = COURSE_ID
+    passwords: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def users(self) -> list[str]:
+        return [self.instructor, *self.students]
+
+    def home(self, user: str) -> Path:
+        return Path(pwd.getpwnam(user).pw_dir)
+
+    @property
+    def course(self) -> Path:
+        """The instructor's course directory."""
+        return self.home(self.instructor) / "course"
+
+    # ------------------------------------------------------------------ setup, as root
+    def setup(self) -> None:
+        install_environment(self.env)
+        for user in self.users:
+            self.passwords[user] = create_user(user)
+        make_exchange(self.exchange)
+        self._nbgrader_configs()
+        self._course_directory()
+        self.state.mkdir(parents=True, exist_ok=True)
+        (self.state / "jupyterhub_config.py").write_text(self.hub_config())
+
+    def _nbgrader_configs(self) -> None:
+        """Every user's nbgrader: the course and the exchange (in the environment's etc/jupyter);
+        the instructor's: where the course directory is."""
+        site_config = self.env / "etc" / "jupyter"
+        site_config.mkdir(parents=True, exist_ok=True)
+        (site_config / "nbgrader_config.py").write_text(
+            "c = get_config()  # noqa: F821\n"
+            f"c.CourseDirectory.course_id = {self.course_id!r}\n"
+            f"c.Exchange.root = {str(self.exchange)!r}\n")
+        home = self.home(self.instructor)
+        jupyter = home / ".jupyter"
+        jupyter.mkdir(exist_ok=True)
+        (jupyter / "nbgrader_config.py").write_text(
+            "c = get_config()  # noqa: F821\n"
+            f"c.CourseDirectory.root = {str(self.course)!r}\n")
+        _chown_tree(jupyter, self.instructor)
+
+    def _course_directory(self) -> None:
+        shutil.rmtree(self.course, ignore_errors=True)
+        self.course.mkdir()
+        for name in COURSE_FILES:
+            origin = REPO_ROOT / name
+            (shutil.copytree if origin.is_dir() else shutil.copy2)(origin, self.course / name)
+        _chown_tree(self.course, self.instructor)
+
+    def hub_config(self) -> str:
+        allowed = ", ".join(repr(u) for u in self.users)
+        return f'''# JupyterHub for the course, on one machine (written by inn_course.hub).
+c = get_config()  # noqa: F821
+c.JupyterHub.ip = "127.0.0.1"
+c.JupyterHub.port = {self.port}
+c.JupyterHub.hub_ip = "127.0.0.1"
+c.JupyterHub.db_url = "sqlite:///{self.state / 'jupyterhub.sqlite'}"
+c.JupyterHub.cookie_secret_file = "{self.state / 'jupyterhub_cookie_secret'}"
+c.ConfigurableHTTPProxy.command = ["{self.env / 'bin' / 'configurable-http-proxy'}"]
+c.ConfigurableHTTPProxy.pid_file = "{self.state / 'proxy.pid'}"
+# Real local users, with their own passwords (PAM), each server started as its user.
+c.JupyterHub.authenticator_class = "pam"
+c.Authenticator.allowed_users = {{{allowed}}}
+c.Authenticator.admin_users = {{{self.instructor!r}}}
+c.JupyterHub.spawner_class = "localprocess"
+c.Spawner.cmd = ["{self.env / 'bin' / 'jupyterhub-singleuser'}"]
+c.Spawner.default_url = "/lab"
+c.Spawner.environment = {{"PATH": "{self.env / 'bin'}:/usr/bin:/bin", "INN_DATA_ROOT": "{data_root()}"}}
+c.Spawner.http_timeout = 120
+c.Spawner.start_timeout = 120
+'''
+
+    # ------------------------------------------------------------------ running
+    def start(self, timeout: float = 60) -> None:
+        log = open(self.state / "jupyterhub.log", "ab")
+        self.process = subprocess.Popen([str(self.env / "bin" / "jupyterhub"), "-f",
+                                         str(self.state / "jupyterhub_config.py")],
+                                        cwd=self.state, stdout=log, stderr=subprocess.STDOUT,
+                                        env={**os.environ, "PATH": f"{self.env / 'bin'}:/usr/bin:/bin"},
+                                        start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"JupyterHub exited ({self.process.returncode}): {self.log_tail()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/hub/api/", timeout=2):
+                    return
+            except OSError:
+                time.sleep(0.5)
+        raise TimeoutError(f"JupyterHub did not answer in {timeout:g} s: {self.log_tail()}")
+
+    def stop(self) -> None:
+        """Stop the hub, the proxy and every user's server (all in the hub's process group or as users)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, 9)
+        for user in self.users:
+            subprocess.run(["pkill", "-u", user], check=False)
+
+    def log_tail(self, lines: int = 30) -> str:
+        path = self.state / "jupyterhub.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+    def run_as(self, user: str, command: list[str], cwd: Path | None = None,
+               check: bool = True) -> subprocess.CompletedProcess:
+        """``command`` as ``user`` (their home, the course environment), as the instructor types it."""
+        home = self.home(user)
+        env = {"HOME": str(home), "USER": user, "PATH": f"{self.env / 'bin'}:/usr/bin:/bin", "LANG": "C.UTF-8",
+               "INN_DATA_ROOT": data_root()}
+        result = subprocess.run(["runuser", "-u", user, "--", *command], cwd=cwd or home, env=env,
+                                capture_output=True, text=True)
+        if check and result.returncode:
+            raise RuntimeError(f"{' '.join(command)} as {user} failed ({result.returncode}):\n"
+                               f"{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+        return result
+
+
+def data_root() -> str:
+    return os.environ.get("INN_DATA_ROOT", str(Path("~/data").expanduser()))
+
+
+def install_environment(env: Path) -> None:
+    """The users' environment: a venv of the system Python (readable by all), with requirements-hub.txt."""
+    if (env / "bin" / "jupyterhub").exists() and (env / ".installed").exists():
+        return
+    system_python = shutil.which("python3", path="/usr/bin:/bin")
+    if system_python is None:
+        raise RuntimeError("no system python3 in /usr/bin: apt-get install python3 python3-venv")
+    subprocess.run([system_python, "-m", "venv", str(env)], check=True)
+    pip = [str(env / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+    subprocess.run([*pip, "--upgrade", "pip"], check=True)
+    subprocess.run([*pip, "-r", str(REPO_ROOT / "requirements.txt"), "-r", str(REQUIREMENTS)], check=True)
+    subprocess.run([*pip, "--no-deps", "-e", str(REPO_ROOT)], check=True)
+    (env / ".installed").touch()
+
+
+def create_user(user: str) -> str:
+    """A local Linux user with a home and a fresh random password (returned)."""
+    import secrets
+
+    if subprocess.run(["id", user], capture_output=True).returncode:
+        subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", user], check=True)
+    password = secrets.token_urlsafe(12)
+    subprocess.run(["chpasswd"], input=f"{user}:{password}\n", text=True, check=True)
+    return password
+
+
+def make_exchange(root: Path) -> None:
+    """nbgrader's exchange: world-writable with the sticky bit (users cannot remove each other's files)."""
+    root.mkdir(parents=True, exist_ok=True)
+    os.chmod(root, 0o1777)
+
+
+def _chown_tree(path: Path, user: str) -> None:
+    entry = pwd.getpwnam(user)
+    for folder, dirs, files in os.walk(path):
+        os.chown(folder, entry.pw_uid, entry.pw_gid)
+        for name in files:
+            os.chown(os.path.join(folder, name), entry.pw_uid, entry.pw_gid, follow_symlinks=False)
+
+
+def can_run_here() -> str | None:
+    """Why the hub cannot run on this machine, or None."""
+    if os.geteuid() != 0:
+        return "needs root (to create users and start each user's server as that user)"
+    for tool in ("useradd", "chpasswd", "runuser"):
+        if shutil.which(tool) is None:
+            return f"no {tool} on this machine"
+    if shutil.which("python3", path="/usr/bin:/bin") is None:
+        return "no system python3 in /usr/bin"
+    return None
+
+
+if __name__ == "__main__":  # pragma: no cover - a manual check
+    print(can_run_here() or "ok", file=sys.stderr)
