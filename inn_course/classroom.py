@@ -472,6 +472,28 @@ def _merge(layout: CourseLayout, folders: list[Path], config) -> list[StudentRes
     return results
 
 
+def hand_back(layout: CourseLayout, results: Path) -> None:
+    """Run as root on a course directory someone else owns (an instructor's, on a JupyterHub): give them
+    what grading wrote (gradebook, autograded/, results), so that their formgrader and nbgrader can use it.
+
+    Ownership changes never follow links (``lchown``), so nothing outside those folders can be given away.
+    """
+    if os.geteuid() != 0:
+        return
+    owner = os.stat(layout.root, follow_symlinks=False)
+    if owner.st_uid == 0:
+        return
+    paths = [layout.root / "gradebook.db", layout.root / "autograded", results]
+    for path in paths:
+        if not os.path.lexists(path):
+            continue
+        os.lchown(path, owner.st_uid, owner.st_gid)
+        if path.is_dir() and not path.is_symlink():
+            for folder, dirs, files in os.walk(path):
+                for name in dirs + files:
+                    os.lchown(os.path.join(folder, name), owner.st_uid, owner.st_gid)
+
+
 NOT_GRADED_COMMENT = "Not autograded: {reasons}. A grader must look at this submission."
 
 

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import classroom, grade, pipeline, release, sandbox, selfstudy
+from . import classroom, collect, export, grade, pipeline, release, sandbox, selfstudy
 from .paths import REPO_ROOT, CourseLayout
 
 
@@ -70,6 +70,7 @@ def _cmd_grade_class(layout: CourseLayout, args) -> int:
         return 2
     if not args.shard:
         results = classroom.merge(layout, [results_dir])
+        classroom.hand_back(layout, results_dir)
         print(f"gradebook updated; {results_dir / 'grades.csv'}, {results_dir / 'grades.png'}")
     else:
         print(f"shard {args.shard} graded into {results_dir}: run `inn-course merge` on all shards' folders")
@@ -83,9 +84,28 @@ def _cmd_merge(layout: CourseLayout, args) -> int:
     except classroom.ResultsBusy as error:
         print(f"not merging: {error}", file=sys.stderr)
         return 2
+    classroom.hand_back(layout, Path(args.folders[0]).resolve())
     print(classroom.summary(results))
     print(f"gradebook updated; grades.csv and grades.png in {Path(args.folders[0])}")
     return 0 if all(r.status == "graded" for r in results) else 1
+
+
+def _cmd_collect(layout: CourseLayout, args) -> int:
+    collected = collect.collect(layout)
+    print(collect.report(collected))
+    return 0
+
+
+def _cmd_export(layout: CourseLayout, args) -> int:
+    grades = export.final_grades(layout)
+    folder = (args.results or layout.root / "grading").resolve()
+    canvas = export.write_canvas_csv(grades, folder / "canvas.csv", args.column or layout.assignment)
+    final = export.write_final_csv(grades, folder / "final_grades.csv")
+    print(f"{len(grades)} students: {canvas} (Canvas gradebook import), {final} (auto, manual, late penalty, final)")
+    pending = [g.student for g in grades if g.needs_manual_grade]
+    if pending:
+        print(f"still to grade by hand: {', '.join(pending)}")
+    return 0
 
 
 COMMANDS = {
@@ -94,6 +114,8 @@ COMMANDS = {
     "selfstudy": (_cmd_selfstudy, "build the self-study edition: the worked solution, executed, as a notebook and an HTML page"),
     "grade-class": (_cmd_grade_class, "autograde every submitted/<student>/ in parallel, each in a sandbox, into the gradebook"),
     "merge": (_cmd_merge, "merge the results folders of grade-class shards into the gradebook; write grades.csv and grades.png"),
+    "collect": (_cmd_collect, "nbgrader collect (latest submission per student), and report missing or renamed notebooks"),
+    "export": (_cmd_export, "final grades (auto + manual - late penalty) as a Canvas gradebook CSV and a plain CSV"),
     "all": (_cmd_all, "regenerate the release, grade the sample submissions (score table, feedback), build the self-study edition"),
 }
 
@@ -112,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     grading.add_argument("--no-sandbox", action="store_true",
                          help="run student code without bubblewrap (only where it is not installed; unsafe)")
     parsers["merge"].add_argument("folders", nargs="+", help="results folders of grade-class shards")
+    parsers["export"].add_argument("--results", type=Path, help="where to write (default: grading/ in the course)")
+    parsers["export"].add_argument("--column", help="the LMS assignment's column (default: the assignment id)")
     args = parser.parse_args(argv)
     layout = CourseLayout(args.root.resolve())
     return COMMANDS[args.command][0](layout, args)

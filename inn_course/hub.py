@@ -64,6 +64,17 @@ class Site:
         return self.home(self.instructor) / "course"
 
     # ------------------------------------------------------------------ setup, as root
+    def reset(self) -> None:
+        """Remove what an earlier run left: these users (and their homes), the course's exchange folder.
+
+        For tests and demos only: it deletes the users' work.
+        """
+        for user in self.users:
+            subprocess.run(["pkill", "-u", user], check=False, capture_output=True)
+            if subprocess.run(["id", user], capture_output=True).returncode == 0:
+                subprocess.run(["userdel", "--remove", user], check=False, capture_output=True)
+        shutil.rmtree(self.exchange / self.course_id, ignore_errors=True)
+
     def setup(self) -> None:
         install_environment(self.env)
         for user in self.users:
@@ -79,6 +90,12 @@ class Site:
         the instructor's: where the course directory is."""
         site_config = self.env / "etc" / "jupyter"
         site_config.mkdir(parents=True, exist_ok=True)
+        # JupyterHub's single-user servers forbid every frame (frame-ancestors 'none'); JupyterLab shows
+        # nbgrader's formgrader in a frame of its own origin, so that must be allowed, or the
+        # formgrader stays blank ("refused to connect": nbgrader issue 1870).
+        (site_config / "jupyter_server_config.py").write_text(
+            "c = get_config()  # noqa: F821\n"
+            "c.ServerApp.tornado_settings = {\"headers\": {\"Content-Security-Policy\": \"frame-ancestors 'self'\"}}\n")
         (site_config / "nbgrader_config.py").write_text(
             "c = get_config()  # noqa: F821\n"
             f"c.CourseDirectory.course_id = {self.course_id!r}\n"
@@ -197,6 +214,9 @@ def create_user(user: str) -> str:
         subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", user], check=True)
     password = secrets.token_urlsafe(12)
     subprocess.run(["chpasswd"], input=f"{user}:{password}\n", text=True, check=True)
+    # A home only its user can enter: nbgrader's collect leaves submission folders world-writable
+    # (0777) in the instructor's course, and students must not read each other's work.
+    os.chmod(pwd.getpwnam(user).pw_dir, 0o700)
     return password
 
 

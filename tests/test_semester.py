@@ -1,0 +1,205 @@
+"""A whole semester on one machine: JupyterHub, real Linux users, nbgrader's exchange, driven in Chromium.
+
+The instructor releases the assignment; student A fetches it in JupyterLab's Assignments tab,
+fills it with the model answers, validates and submits; student B submits the untouched
+handout; student C renames the notebook before submitting; A resubmits after the due date.
+The instructor collects, grades with ``inn-course grade-class`` (sandboxed), gives a manual
+score in the formgrader under a mark scheme, generates and releases feedback; each student
+fetches it in the Assignments tab and reads it; the final grades are exported for an LMS.
+Each step is checked on what the user sees; screenshots go to ``artifacts/hub/``.
+
+Needs root (users, each server started as its user), the system python3 with venv, and
+Chromium; skipped, saying why, elsewhere. ``.ci/run`` provides all three.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from inn_course import hub, notebooks, submissions
+from inn_course.paths import REPO_ROOT, CourseLayout
+
+from .browser.hub import HubUser
+from .test_browser import CHROMIUM, CHROMIUM_ARGS
+
+pytestmark = [pytest.mark.slow, pytest.mark.hub]
+
+ASSIGNMENT = "invertible_networks"
+NOTEBOOK = f"{ASSIGNMENT}/{ASSIGNMENT}.ipynb"
+ARTIFACTS = REPO_ROOT / "artifacts" / "hub"
+INSTRUCTOR, STUDENT_A, STUDENT_B, STUDENT_C = "inn-instructor", "inn-student-a", "inn-student-b", "inn-student-c"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    reason = hub.can_run_here()
+    if reason:
+        pytest.skip(f"the course's JupyterHub cannot run here: {reason}")
+    if CHROMIUM is None:
+        pytest.skip("no Chromium on this machine: apt-get install chromium (as .ci/run does)")
+    site = hub.Site(tmp_path_factory.mktemp("hub"), INSTRUCTOR, [STUDENT_A, STUDENT_B, STUDENT_C], port=_free_port())
+    site.reset()  # a semester from nothing: earlier runs' users, homes and exchange removed
+    site.setup()
+    site.start()
+    yield site
+    site.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def _user(browser, site, name) -> HubUser:
+    user = HubUser(browser, site.url, name, site.passwords[name], ARTIFACTS)
+    user.login()
+    return user
+
+
+def _instructor(site, *command: str) -> str:
+    return site.run_as(INSTRUCTOR, list(command), cwd=site.course).stdout
+
+
+def test_a_semester(site, browser):
+    layout = CourseLayout(site.course)
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)
+    started = time.perf_counter()
+
+    # 1. The instructor generates and releases the assignment (nbgrader, as the instructor).
+    _instructor(site, "nbgrader", "generate_assignment", "--force")
+    _instructor(site, "nbgrader", "release_assignment")
+    assert (site.exchange / site.course_id / "outbound" / NOTEBOOK).is_file()
+
+    # 2. Student A: log in, fetch in the Assignments tab, answer, validate, submit.
+    a = _user(browser, site, STUDENT_A)
+    a.assignments()
+    assert ASSIGNMENT in " ".join(a.released())
+    a.fetch(ASSIGNMENT)
+    fetched = site.home(STUDENT_A) / NOTEBOOK
+    assert fetched.is_file() and fetched.stat().st_uid == _uid(STUDENT_A)
+    a.screenshot("1-student-fetched")
+    answers = json.loads(notebooks.dumps(submissions.sample(layout, "reference")))
+    a.put_notebook(NOTEBOOK, answers)
+    notebook = a.open_notebook(NOTEBOOK)
+    validation = notebook.validate()
+    assert validation.outcome == "success", validation.text
+    a.screenshot("2-student-validated")
+    notebook.close_dialog()
+    a.assignments()
+    first_a = a.submit(ASSIGNMENT)
+
+    # Student B submits the untouched handout; student C renames the notebook first.
+    b = _user(browser, site, STUDENT_B)
+    b.assignments()
+    b.fetch(ASSIGNMENT)
+    b.submit(ASSIGNMENT)
+    c = _user(browser, site, STUDENT_C)
+    c.assignments()
+    c.fetch(ASSIGNMENT)
+    folder = site.home(STUDENT_C) / ASSIGNMENT
+    site.run_as(STUDENT_C, ["mv", str(folder / f"{ASSIGNMENT}.ipynb"), str(folder / "my_work.ipynb")])
+    c.submit(ASSIGNMENT)
+
+    # The due date passes; A resubmits: late, and the latest submission is the one graded.
+    due = datetime.now(timezone.utc).replace(microsecond=0)
+    _instructor(site, "nbgrader", "db", "assignment", "add", ASSIGNMENT, f"--duedate={due.isoformat()}")
+    time.sleep(2)
+    a.assignments()
+    second_a = a.submit(ASSIGNMENT)
+    assert a.submissions() == [first_a, second_a]
+    a.screenshot("3-student-resubmitted")
+
+    # 3. The instructor collects (the report names C's renamed notebook) and grades the class in the sandbox.
+    collected = _instructor(site, "inn-course", "--root", str(site.course), "collect")
+    lines = {line.split()[0]: line for line in collected.splitlines()[1:]}
+    assert f"no {ASSIGNMENT}.ipynb" in lines[STUDENT_C] and "another notebook: my_work.ipynb" in lines[STUDENT_C]
+    assert lines[STUDENT_A].endswith("ok") and lines[STUDENT_B].endswith("ok")
+    timestamp = (layout.root / "submitted" / STUDENT_A / ASSIGNMENT / "timestamp.txt").read_text().strip()
+    assert timestamp in second_a, (timestamp, second_a)  # the latest submission, with its own timestamp
+    grading = subprocess.run([sys.executable, "-m", "inn_course", "--root", str(site.course), "grade-class"],
+                             capture_output=True, text=True, env={**os.environ, "INN_DATA_ROOT": hub.data_root()})
+    summary = grading.stdout
+    assert STUDENT_C in summary and f"no {ASSIGNMENT}.ipynb" in summary, summary + grading.stderr[-3000:]
+    assert (site.course / "gradebook.db").stat().st_uid == _uid(INSTRUCTOR)  # handed back to the instructor
+    rows = {r["student"]: r for r in csv.DictReader(open(site.course / "grading" / "grades.csv"))}
+    assert float(rows[STUDENT_A]["score"]) == 32 and float(rows[STUDENT_B]["score"]) == 0, rows
+
+    # The formgrader, in the instructor's JupyterLab: a mark scheme above A's answer, a manual score.
+    teacher = _user(browser, site, INSTRUCTOR)
+    frame = teacher.formgrader()
+    teacher.screenshot("4-formgrader-assignments")
+    frame.goto(f"{teacher.server}/formgrader/gradebook/{ASSIGNMENT}/{ASSIGNMENT}")
+    href = frame.locator(f"a:text-is('{STUDENT_A}')").first.get_attribute("href")
+    frame.goto(f"{site.url}{href}" if href.startswith("/") else href)
+    frame.wait_for_selector("input.score#q03_architecture")
+    task = frame.locator(".nbgrader_cell", has=frame.locator("input.score#q03_architecture"))
+    assert "Mark scheme (3 points" in task.inner_text() and "Model answer" in task.inner_text()
+    frame.fill("input.score#q03_architecture", "2")
+    frame.press("input.score#q03_architecture", "Tab")
+    task.locator(".score-saved").wait_for(state="visible")
+    task.scroll_into_view_if_needed()
+    formgrader_shot = teacher.screenshot("5-formgrader-manual-score")
+    assert _manual_score(site, STUDENT_A, "q03_architecture") == 2.0
+
+    # 4. Feedback, generated and released by the instructor, fetched and read by each student.
+    _instructor(site, "nbgrader", "generate_feedback")
+    _instructor(site, "nbgrader", "release_feedback")
+    a.assignments()
+    a.fetch_feedback(ASSIGNMENT)
+    text = a.open_feedback()
+    feedback_shot = a.screenshot("6-student-feedback", page=a.feedback_page)
+    # nbgrader's feedback: the notebook's score (32 autograded + 2 by hand), and the late penalty apart
+    # (10 % of the 32 points A had when the late submission was graded).
+    assert "(Score: 34.0 / 56.0)" in text and "Late submission penalty (Score: -3.2)" in text, text[:2000]
+    for secret in ("BEGIN HIDDEN TESTS", "_KIT", "Mark scheme", "Model answer"):
+        assert secret not in text, secret
+    b.assignments()
+    b.fetch_feedback(ASSIGNMENT)
+    assert "(Score: 0.0 / 56.0)" in b.open_feedback()
+
+    # 5. Final grades, for the LMS and for the instructor.
+    exported = _instructor(site, "inn-course", "--root", str(site.course), "export")
+    canvas = list(csv.reader(open(site.course / "grading" / "canvas.csv")))
+    assert canvas[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", ASSIGNMENT]
+    assert canvas[1][0] == "Points Possible" and canvas[1][5] == "56"
+    scores = {row[3]: float(row[5]) for row in canvas[2:]}
+    assert scores[STUDENT_A] == pytest.approx(30.8) and scores[STUDENT_B] == 0, scores
+    minutes = (time.perf_counter() - started) / 60
+    print(f"semester: {minutes:.1f} min; {exported}")
+    for shot, name in [(formgrader_shot, "hub-formgrader.png"), (feedback_shot, "hub-feedback.png")]:
+        (REPO_ROOT / "artifacts" / name).write_bytes(shot.read_bytes())
+
+
+def _manual_score(site, student: str, grade_id: str) -> float | None:
+    from inn_course.api import open_api
+
+    with open_api(CourseLayout(site.course)).gradebook as gb:
+        return gb.find_grade(grade_id, ASSIGNMENT, ASSIGNMENT, student).manual_score
+
+
+def _uid(user: str) -> int:
+    import pwd
+
+    return pwd.getpwnam(user).pw_uid
