@@ -108,6 +108,28 @@ def _cmd_export(layout: CourseLayout, args) -> int:
     return 0
 
 
+def _cmd_hub(layout: CourseLayout, args) -> int:
+    from . import hub
+
+    reason = hub.can_run_here()
+    if reason:
+        print(f"no hub: {reason}", file=sys.stderr)
+        return 2
+    site = hub.Site(args.state.resolve(), args.instructor, args.students, port=args.port)
+    site.setup()
+    for user, password in site.passwords.items():
+        print(f"{user:24s} {password}")
+    site.start()
+    print(f"JupyterHub: {site.url} (Ctrl-C stops it); the instructor's course: {site.course}")
+    try:
+        site.process.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        site.stop()
+    return 0
+
+
 COMMANDS = {
     "build": (_cmd_build, "compile lab/*.py into the nbgrader source notebook"),
     "release": (_cmd_release, "build, then generate release/ with nbgrader and check it leaks nothing"),
@@ -116,6 +138,7 @@ COMMANDS = {
     "merge": (_cmd_merge, "merge the results folders of grade-class shards into the gradebook; write grades.csv and grades.png"),
     "collect": (_cmd_collect, "nbgrader collect (latest submission per student), and report missing or renamed notebooks"),
     "export": (_cmd_export, "final grades (auto + manual - late penalty) as a Canvas gradebook CSV and a plain CSV"),
+    "hub": (_cmd_hub, "as root: create the users, the shared environment, nbgrader's exchange; run JupyterHub on 127.0.0.1"),
     "all": (_cmd_all, "regenerate the release, grade the sample submissions (score table, feedback), build the self-study edition"),
 }
 
@@ -134,6 +157,11 @@ def main(argv: list[str] | None = None) -> int:
     grading.add_argument("--no-sandbox", action="store_true",
                          help="run student code without bubblewrap (only where it is not installed; unsafe)")
     parsers["merge"].add_argument("folders", nargs="+", help="results folders of grade-class shards")
+    hub_parser = parsers["hub"]
+    hub_parser.add_argument("--instructor", required=True, help="the instructor's login (created if missing)")
+    hub_parser.add_argument("--students", nargs="+", required=True, help="the students' logins (created if missing)")
+    hub_parser.add_argument("--port", type=int, default=8000)
+    hub_parser.add_argument("--state", type=Path, default=Path("/srv/inn-course/hub"), help="the hub's database and logs")
     parsers["export"].add_argument("--results", type=Path, help="where to write (default: grading/ in the course)")
     parsers["export"].add_argument("--column", help="the LMS assignment's column (default: the assignment id)")
     args = parser.parse_args(argv)

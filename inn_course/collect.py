@@ -10,9 +10,10 @@ assignment's notebook; other notebooks, other files and links are listed.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from dataclasses import dataclass, field
 
-from .api import open_api
 from .paths import CourseLayout
 
 HOUSEKEEPING = {"timestamp.txt", "submission_secret.txt"}  # written by nbgrader's exchange
@@ -25,12 +26,16 @@ class Collected:
     problems: list[str] = field(default_factory=list)
 
 
-def collect(layout: CourseLayout, config=None) -> list[Collected]:
-    """``nbgrader collect`` for the course's assignment (latest submission per student), then check each."""
-    api = open_api(layout, config)
-    outcome = api.collect(layout.assignment, update=True)
-    if not outcome.get("success", False):
-        raise RuntimeError(f"nbgrader collect failed: {outcome.get('error') or outcome.get('log', '')[-2000:]}")
+def collect(layout: CourseLayout) -> list[Collected]:
+    """``nbgrader collect`` in the course directory (latest submission per student), then check each.
+
+    Run as nbgrader's own command, so that it reads every nbgrader_config.py nbgrader reads (the
+    exchange's location is usually set machine-wide, not in the course).
+    """
+    done = subprocess.run([sys.executable, "-m", "nbgrader", "collect", "--update"], cwd=layout.root,
+                          capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"nbgrader collect failed:\n{done.stderr[-2000:]}")
     return [check(layout, student) for student in layout.students()]
 
 

@@ -125,7 +125,10 @@ c.JupyterHub.port = {self.port}
 c.JupyterHub.hub_ip = "127.0.0.1"
 c.JupyterHub.db_url = "sqlite:///{self.state / 'jupyterhub.sqlite'}"
 c.JupyterHub.cookie_secret_file = "{self.state / 'jupyterhub_cookie_secret'}"
-c.ConfigurableHTTPProxy.command = ["{self.env / 'bin' / 'configurable-http-proxy'}"]
+# nbgrader's Validate runs the whole notebook in one request (about a minute): the proxy must wait for it
+# (this proxy's own default drops a request after 20 s, and the student sees a 503).
+c.ConfigurableHTTPProxy.command = ["{self.env / 'bin' / 'configurable-http-proxy'}", "--timeout=900000",
+                                   "--proxy-timeout=900000"]
 c.ConfigurableHTTPProxy.pid_file = "{self.state / 'proxy.pid'}"
 # Real local users, with their own passwords (PAM), each server started as its user.
 c.JupyterHub.authenticator_class = "pam"
@@ -179,7 +182,8 @@ c.Spawner.start_timeout = 120
         home = self.home(user)
         env = {"HOME": str(home), "USER": user, "PATH": f"{self.env / 'bin'}:/usr/bin:/bin", "LANG": "C.UTF-8",
                "INN_DATA_ROOT": data_root()}
-        result = subprocess.run(["runuser", "-u", user, "--", *command], cwd=cwd or home, env=env,
+        runuser = shutil.which("runuser") or "/usr/sbin/runuser"
+        result = subprocess.run([runuser, "-u", user, "--", *command], cwd=cwd or home, env=env,
                                 capture_output=True, text=True)
         if check and result.returncode:
             raise RuntimeError(f"{' '.join(command)} as {user} failed ({result.returncode}):\n"

@@ -140,11 +140,12 @@ def test_a_semester(site, browser):
     assert timestamp in second_a, (timestamp, second_a)  # the latest submission, with its own timestamp
     grading = subprocess.run([sys.executable, "-m", "inn_course", "--root", str(site.course), "grade-class"],
                              capture_output=True, text=True, env={**os.environ, "INN_DATA_ROOT": hub.data_root()})
-    summary = grading.stdout
-    assert STUDENT_C in summary and f"no {ASSIGNMENT}.ipynb" in summary, summary + grading.stderr[-3000:]
+    lines = {line.split()[0]: line for line in grading.stdout.splitlines() if line.startswith("inn-")}
+    assert "not graded" in lines[STUDENT_C] and "No such file" in lines[STUDENT_C], grading.stdout  # C only
+    assert "graded" in lines[STUDENT_A] and "graded" in lines[STUDENT_B], grading.stdout + grading.stderr[-3000:]
     assert (site.course / "gradebook.db").stat().st_uid == _uid(INSTRUCTOR)  # handed back to the instructor
     rows = {r["student"]: r for r in csv.DictReader(open(site.course / "grading" / "grades.csv"))}
-    assert float(rows[STUDENT_A]["score"]) == 32 and float(rows[STUDENT_B]["score"]) == 0, rows
+    assert float(rows[STUDENT_A]["autograded score"]) == 32 and float(rows[STUDENT_B]["autograded score"]) == 0, rows
 
     # The formgrader, in the instructor's JupyterLab: a mark scheme above A's answer, a manual score.
     teacher = _user(browser, site, INSTRUCTOR)
@@ -169,15 +170,19 @@ def test_a_semester(site, browser):
     a.assignments()
     a.fetch_feedback(ASSIGNMENT)
     text = a.open_feedback()
-    feedback_shot = a.screenshot("6-student-feedback", page=a.feedback_page)
-    # nbgrader's feedback: the notebook's score (32 autograded + 2 by hand), and the late penalty apart
-    # (10 % of the 32 points A had when the late submission was graded).
-    assert "(Score: 34.0 / 56.0)" in text and "Late submission penalty (Score: -3.2)" in text, text[:2000]
-    for secret in ("BEGIN HIDDEN TESTS", "_KIT", "Mark scheme", "Model answer"):
+    feedback_shot = a.screenshot("6-student-feedback")
+    # nbgrader's feedback: 32 autograded + 2 by hand (Q3's task) - 3.2 for lateness (10 % of the 32 points A
+    # had when the late submission was graded), and the penalty on a line of its own.
+    assert "invertible_networks (Score: 30.8 / 56.0)" in text and "Task (Score: 2.0 / 3.0)" in text, text[:2000]
+    assert "Late submission penalty (Score: -3.2)" in text, text[:2000]
+    for secret in ("BEGIN HIDDEN TESTS", "_KIT", "Mark scheme"):  # (A's own answers are the model answers)
         assert secret not in text, secret
     b.assignments()
     b.fetch_feedback(ASSIGNMENT)
-    assert "(Score: 0.0 / 56.0)" in b.open_feedback()
+    text = b.open_feedback()
+    assert "invertible_networks (Score: 0.0 / 56.0)" in text and "Late submission penalty" not in text
+    for secret in ("BEGIN HIDDEN TESTS", "_KIT", "Mark scheme", "Model answer"):
+        assert secret not in text, secret
 
     # 5. Final grades, for the LMS and for the instructor.
     exported = _instructor(site, "inn-course", "--root", str(site.course), "export")

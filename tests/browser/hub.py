@@ -83,13 +83,15 @@ class HubUser:
         self.page.locator(SUBMITTED_ROWS, has_text="(view feedback)").first.wait_for()
 
     def open_feedback(self) -> str:
-        """Click the newest "(view feedback)" link; return the feedback page's text (it opens in a new tab)."""
-        with self.context.expect_page() as opened:
-            self.page.locator(SUBMITTED_ROWS, has_text="(view feedback)").last.locator("a").click()
-        feedback = opened.value
-        feedback.wait_for_load_state()
-        self.feedback_page = feedback
-        return feedback.locator("body").inner_text()
+        """Click the newest "(view feedback)" link (the file browser goes to the feedback's folder), open the
+        feedback page from there (JupyterLab shows it in a tab); return its text."""
+        self.page.locator(SUBMITTED_ROWS, has_text="(view feedback)").last.locator("a").click()
+        self.page.locator(".jp-DirListing-item", has_text=".html").first.dblclick()
+        viewer = self.page.locator(".jp-HTMLViewer iframe, .jp-MainAreaWidget iframe").last
+        viewer.wait_for()
+        frame = viewer.element_handle().content_frame()
+        frame.wait_for_selector("text=Score")
+        return frame.locator("body").inner_text()
 
     # ------------------------------------------------------------------ files and notebooks
     def put_notebook(self, path: str, nb: dict) -> None:
