@@ -50,10 +50,13 @@ def check(layout: CourseLayout, student: str) -> Collected:
     if expected not in entries:
         found.problems.append(f"no {expected}")
     for name, entry in sorted(entries.items()):
-        if name in HOUSEKEEPING or name == expected:
+        if name in HOUSEKEEPING:
             continue
         if entry.is_symlink():
             found.problems.append(f"a link: {name}")
+        elif name == expected:
+            if not entry.is_file(follow_symlinks=False):
+                found.problems.append(f"not a regular file: {name}")
         elif name.endswith(".ipynb"):
             found.problems.append(f"another notebook: {name}")
         elif not name.startswith("."):

@@ -514,6 +514,10 @@ def _variant_case(variant: variants.Variant) -> Case:
 
 
 ALL_AUTOGRADED = "all"  # in `gains`: every autograded cell
+# In `gains`: every pass/fail autograded cell. An attack that empties the test cells gains those, but not the
+# cells graded property by property: one that reports no score fails (inn_course/execution.py, require_score).
+ALL_PASS_FAIL = "all pass/fail"
+SCORED_BY_PROPERTY = frozenset({"q05_split", "q13_invertible_residual"})  # tests/test_catalogue_cases.py checks it
 
 CASES: list[Case] = [
     Case("reference", "correct", "the model solution", lambda s: _copy(s["reference"])),
@@ -561,11 +565,11 @@ CASES: list[Case] = [
     Case("hostile_input_transformer", "hostile",
          "an IPython input transformer turns every cell with an assert into `pass` (the handout scores full marks)",
          lambda s: with_new_cell(s["handout"], "setup", INPUT_TRANSFORMER, "student-hook"), base="handout",
-         gains=frozenset({ALL_AUTOGRADED}), flags=("rewires IPython or the grading",)),
+         gains=frozenset({ALL_PASS_FAIL}), flags=("rewires IPython or the grading",)),
     Case("hostile_ast_transformer", "hostile",
          "an AST transformer empties every cell with an assert (the handout scores full marks)",
          lambda s: with_new_cell(s["handout"], "setup", AST_TRANSFORMER, "student-hook"), base="handout",
-         gains=frozenset({ALL_AUTOGRADED}), flags=("rewires IPython or the grading",)),
+         gains=frozenset({ALL_PASS_FAIL}), flags=("rewires IPython or the grading",)),
     Case("hostile_patched_builtins", "hostile",
          "builtins.abs patched to return 0 in a cell placed before the grading kit, so that a "
          "reconstruction_error that measures nothing passes Q9",
@@ -621,7 +625,7 @@ CASES: list[Case] = [
     Case("hostile_magic_payload", "hostile",
          "an input transformer that empties every test cell, behind the allowed magic %time",
          lambda s: with_new_cell(s["handout"], "setup", MAGIC_PAYLOAD, "student-magic"), base="handout",
-         gains=frozenset({ALL_AUTOGRADED}), flags=("rewires IPython or the grading",
+         gains=frozenset({ALL_PASS_FAIL}), flags=("rewires IPython or the grading",
                                                     "grading environment changed by the notebook: grading_kit")),
     Case("hostile_ipython_line", "hostile",
          "one IPython-only line (!true), then builtins.abs patched so that an unmeasured Q9 passes",
@@ -631,11 +635,11 @@ CASES: list[Case] = [
     Case("hostile_encoded_exec", "hostile",
          "exec under another name runs a base64 AST transformer that empties every test cell, only when graded",
          lambda s: with_new_cell(s["handout"], "setup", ENCODED_EXEC, "student-encoded"), base="handout",
-         gains=frozenset({ALL_AUTOGRADED}), flags=("patches builtins or uses dynamic code",)),
+         gains=frozenset({ALL_PASS_FAIL}), flags=("patches builtins or uses dynamic code",)),
     Case("hostile_computed_ipython", "hostile",
          "IPython reached through computed names (getattr of a built string), then an input transformer",
          lambda s: with_new_cell(s["handout"], "setup", COMPUTED_IPYTHON, "student-computed"), base="handout",
-         gains=frozenset({ALL_AUTOGRADED}), flags=("patches builtins or uses dynamic code",)),
+         gains=frozenset({ALL_PASS_FAIL}), flags=("patches builtins or uses dynamic code",)),
     Case("hostile_locked_cell_no_ids", "hostile",
          "no cell ids at all; a new cell that claims to be locked patches torch so that a pixel blend passes Q16",
          _new_locked_cell_no_ids, base="handout",
@@ -674,7 +678,12 @@ def expected_cells(case: Case, autograded: dict[str, float]) -> dict[str, float]
         base = dict(full)
     else:
         base = {gid: 0.0 for gid in full}
-    gains = set(full) if ALL_AUTOGRADED in case.gains else set(case.gains)
+    if ALL_AUTOGRADED in case.gains:
+        gains = set(full)
+    elif ALL_PASS_FAIL in case.gains:
+        gains = set(full) - SCORED_BY_PROPERTY
+    else:
+        gains = set(case.gains)
     for gid in gains:
         base[gid] = full[gid]
     for gid in case.loses:
