@@ -197,16 +197,21 @@ def data_root() -> str:
 
 def install_environment(env: Path) -> None:
     """The users' environment: a venv of the system Python (readable by all), with requirements-hub.txt."""
-    if (env / "bin" / "jupyterhub").exists() and (env / ".installed").exists():
-        return
+    pip = [str(env / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+    if not ((env / "bin" / "jupyterhub").exists() and (env / ".installed").exists()):
+        _create_environment(env, pip)
+    # This package itself, copied (not linked to the checkout, which other users may not be able to read),
+    # fresh every time: the instructor's nbgrader loads its preprocessors and late policy from it.
+    subprocess.run([*pip, "--no-deps", "--force-reinstall", str(REPO_ROOT)], check=True)
+
+
+def _create_environment(env: Path, pip: list[str]) -> None:
     system_python = shutil.which("python3", path="/usr/bin:/bin")
     if system_python is None:
         raise RuntimeError("no system python3 in /usr/bin: apt-get install python3 python3-venv")
     subprocess.run([system_python, "-m", "venv", str(env)], check=True)
-    pip = [str(env / "bin" / "python"), "-m", "pip", "install", "--quiet"]
     subprocess.run([*pip, "--upgrade", "pip"], check=True)
     subprocess.run([*pip, "-r", str(REPO_ROOT / "requirements.txt"), "-r", str(REQUIREMENTS)], check=True)
-    subprocess.run([*pip, "--no-deps", "-e", str(REPO_ROOT)], check=True)
     (env / ".installed").touch()
 
 
