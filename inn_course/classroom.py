@@ -483,15 +483,8 @@ def hand_back(layout: CourseLayout, results: Path) -> None:
     owner = os.stat(layout.root, follow_symlinks=False)
     if owner.st_uid == 0:
         return
-    paths = [layout.root / "gradebook.db", layout.root / "autograded", results]
-    for path in paths:
-        if not os.path.lexists(path):
-            continue
-        os.lchown(path, owner.st_uid, owner.st_gid)
-        if path.is_dir() and not path.is_symlink():
-            for folder, dirs, files in os.walk(path):
-                for name in dirs + files:
-                    os.lchown(os.path.join(folder, name), owner.st_uid, owner.st_gid)
+    for path in (layout.root / "gradebook.db", layout.root / "autograded", results):
+        safe_files.chown_tree(path, owner.st_uid, owner.st_gid)
 
 
 NOT_GRADED_COMMENT = "Not autograded: {reasons}. A grader must look at this submission."

@@ -27,6 +27,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import safe_files
 from .paths import COURSE_FILES, REPO_ROOT
 
 HUB_ENV = Path("/opt/inn-course/hub-env")
@@ -237,10 +238,7 @@ def make_exchange(root: Path) -> None:
 
 def _chown_tree(path: Path, user: str) -> None:
     entry = pwd.getpwnam(user)
-    for folder, dirs, files in os.walk(path):
-        os.chown(folder, entry.pw_uid, entry.pw_gid)
-        for name in files:
-            os.chown(os.path.join(folder, name), entry.pw_uid, entry.pw_gid, follow_symlinks=False)
+    safe_files.chown_tree(path, entry.pw_uid, entry.pw_gid)
 
 
 def can_run_here() -> str | None:

@@ -251,3 +251,15 @@ def copy_tree_beneath(root: Path, relative: str | Path, target: Path, caps: Caps
     finally:
         os.close(fd)
     return report
+
+
+def chown_tree(path: Path, uid: int, gid: int) -> None:
+    """Give ``path`` and everything beneath it to ``uid:gid``, never through a link (``lchown``;
+    links are not descended into), so that nothing outside the tree changes owner."""
+    if not os.path.lexists(path):
+        return
+    os.lchown(path, uid, gid)
+    if path.is_dir() and not path.is_symlink():
+        for folder, dirs, files in os.walk(path):
+            for name in dirs + files:
+                os.lchown(os.path.join(folder, name), uid, gid)

@@ -59,3 +59,19 @@ def test_reading_beneath_a_root_never_follows_a_link(tmp_path):
     with pytest.raises(safe_files.UnsafeFile, match="more than 10"):
         safe_files.read_regular(tmp_path, "real/timestamp.txt", 10)
     assert safe_files.unsafe_entries(tmp_path, "submitted") == ["alice: a symbolic link"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="changing a file's owner needs root")
+def test_chown_tree_never_follows_a_link(tmp_path):
+    """Does chown_tree give the whole tree away, and nothing a link inside it points to?"""
+    outside = tmp_path / "outside"
+    outside.write_text("not theirs")
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "sub" / "file").write_text("x")
+    (tree / "link").symlink_to(outside)
+    (tree / "dirlink").symlink_to(tmp_path)
+    safe_files.chown_tree(tree, 65534, 65534)
+    for path in (tree, tree / "sub", tree / "sub" / "file", tree / "link", tree / "dirlink"):
+        assert os.lstat(path).st_uid == 65534, path
+    assert outside.stat().st_uid == 0 and tmp_path.stat().st_uid == 0
