@@ -7,9 +7,10 @@ with every figure, without installing anything:
 - hidden tests removed (grading internals; cells left with nothing to run go);
 - each task shows its question, model answer and mark scheme, unwrapped;
   the empty answer cells students write in are dropped;
-- executed top to bottom in a fresh kernel, then exported to HTML with every
-  image embedded (the page is self-contained but for MathJax, which renders
-  the maths when the page is online).
+- executed top to bottom in a fresh kernel, then exported to one HTML page that
+  needs no network: every image embedded, MathJax (vendored, see
+  ``inn_course/vendor/README.md``) inlined to render the maths, nothing fetched
+  from a CDN (``inn_course/templates/selfstudy``).
 
 The notebook's metadata records the SHA-256 of the source notebook it was
 built from, and so does the page, so a test can tell when the committed
@@ -37,6 +38,10 @@ from .paths import CourseLayout
 FIGURE_TAG = "figure"  # a cell so tagged must draw at least one image
 METADATA_KEY = "inn_course"
 EXECUTION_TIMEOUT = 600  # seconds per cell, as for grading (nbgrader_config.py)
+PACKAGE = Path(__file__).resolve().parent
+TEMPLATES = PACKAGE / "templates"
+MATHJAX = PACKAGE / "vendor" / "mathjax" / "tex-svg-full.js"
+MATHJAX_SHA256 = "a4354ff94fd868aea0cc6eaaa79a57fda0588646fc46ee3700a349ee0a11cbe6"  # npm mathjax@3.2.2
 
 
 @dataclass(frozen=True)
@@ -125,9 +130,20 @@ def problems(nb: nbformat.NotebookNode) -> list[str]:
     return found
 
 
+def _mathjax() -> str:
+    script = MATHJAX.read_bytes()
+    if hashlib.sha256(script).hexdigest() != MATHJAX_SHA256:
+        raise RuntimeError(f"{MATHJAX} is not the vendored MathJax (see inn_course/vendor/README.md)")
+    text = script.decode()
+    if "</script" in text.lower():  # would end the inline <script> early
+        raise RuntimeError(f"{MATHJAX} cannot be inlined: it contains '</script'")
+    return text
+
+
 def to_html(nb: nbformat.NotebookNode, digest: str) -> str:
-    """One self-contained page (images are embedded as data URIs by nbconvert)."""
-    html, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
+    """One page that works offline: images embedded by nbconvert, MathJax inlined, no CDN."""
+    exporter = HTMLExporter(template_name="selfstudy", extra_template_basedirs=[str(TEMPLATES)])
+    html, _ = exporter.from_notebook_node(nb, resources={"inline_mathjax": _mathjax()})
     return html.replace("<head>", f'<head>\n<meta name="{METADATA_KEY}-source-sha256" content="{digest}">', 1)
 
 

@@ -11,7 +11,6 @@ Set INN_CHROMIUM to use another Chromium binary.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 
@@ -20,18 +19,14 @@ import pytest
 from inn_course import notebooks, submissions
 from inn_course.paths import REPO_ROOT, CourseLayout
 
-CHROMIUM = os.environ.get("INN_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+from .browser.chromium import CHROMIUM, CHROMIUM_ARGS, MISSING
+
 ARTIFACTS = REPO_ROOT / "artifacts" / "browser"
-# Flags for headless Chromium on a machine without a display, GPU or internet: the
-# background-networking ones stop it from calling Google's services at every start.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.browser,
-    pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine: install Debian's chromium "
-                       "(apt-get install chromium), as .ci/run does, or set INN_CHROMIUM to a Chromium binary"),
+    pytest.mark.skipif(CHROMIUM is None, reason=MISSING),
 ]
 playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements.txt)")
 

@@ -7,6 +7,8 @@ import pytest
 from inn_course import lint, notebooks, selfstudy
 from inn_course.labsource import ANSWER_STUB
 
+from .browser.chromium import CHROMIUM, CHROMIUM_ARGS, MISSING
+
 
 def _edition_source(repo):
     return selfstudy.solution_notebook(notebooks.read(repo.source_notebook))
@@ -67,3 +69,42 @@ def test_edition_builds_with_every_figure_and_no_error(repo, tmp_path):
         if selfstudy.FIGURE_TAG in cell.metadata.get("tags", []):
             assert any("image/png" in o.get("data", {}) for o in cell.outputs), cell.id
     assert "Q17. i-RevNet or i-ResNet?" in edition.html.read_text()
+
+
+def test_committed_page_fetches_nothing_from_the_network(repo):
+    """Does the committed HTML load no script, style or font from outside (MathJax is inlined)?"""
+    html = selfstudy.edition_paths(repo).html.read_text()
+    assert re.findall(r'<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)="(?!data:)[^"]*"', html) == []
+    assert "window.MathJax" in html and 'VERSION="3.2.2"' in html
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason=MISSING)
+def test_maths_renders_in_a_browser_with_the_network_off(repo):
+    """Opened offline in Chromium, does every formula render, with no raw $ and no MathJax error?"""
+    from playwright.sync_api import sync_playwright
+
+    page_url = selfstudy.edition_paths(repo).html.as_uri()
+    markdown = notebooks.read(selfstudy.edition_paths(repo).notebook)
+    formulas = sum(len(re.findall(r"\$\$.+?\$\$|\$.+?\$", c.source, re.S)) for c in markdown.cells
+                   if c.cell_type == "markdown")
+    requested = []
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            context = chromium.new_context(offline=True)
+            context.on("request", lambda request: requested.append(request.url))
+            page = context.new_page()
+            page.goto(page_url)
+            page.wait_for_function("window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=60_000)
+            page.evaluate("MathJax.startup.promise")
+            rendered = page.locator(".jp-MarkdownOutput mjx-container").count()
+            errors = page.locator("mjx-merror").count()
+            dollars = page.evaluate("""[...document.querySelectorAll('.jp-MarkdownOutput')]
+                .map(e => e.innerText).join('\\n').split('\\n').filter(line => line.includes('$'))""")
+        finally:
+            chromium.close()
+    assert [url for url in requested if not url.startswith(("file:", "data:"))] == []
+    assert errors == 0, f"{errors} formulas fail to render"
+    assert dollars == [], f"maths left as raw TeX: {dollars[:3]}"
+    assert rendered >= formulas > 300

@@ -31,7 +31,7 @@ from inn_course import hub, notebooks, submissions
 from inn_course.paths import REPO_ROOT, CourseLayout
 
 from .browser.hub import HubUser
-from .test_browser import CHROMIUM, CHROMIUM_ARGS
+from .browser.chromium import CHROMIUM, CHROMIUM_ARGS, MISSING
 
 pytestmark = [pytest.mark.slow, pytest.mark.hub]
 
@@ -53,7 +53,7 @@ def site(tmp_path_factory):
     if reason:
         pytest.skip(f"the course's JupyterHub cannot run here: {reason}")
     if CHROMIUM is None:
-        pytest.skip("no Chromium on this machine: apt-get install chromium (as .ci/run does)")
+        pytest.skip(MISSING)
     site = hub.Site(tmp_path_factory.mktemp("hub"), INSTRUCTOR, [STUDENT_A, STUDENT_B, STUDENT_C], port=_free_port())
     site.reset()  # a semester from nothing: earlier runs' users, homes and exchange removed
     site.setup()
