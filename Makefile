@@ -21,7 +21,7 @@ export MPLBACKEND := Agg
 .PHONY: all test quick release build selfstudy catalogue benchmark screenshots clean
 
 all: $(BIN)/.installed
-	$(BIN)/python -m inn_course all
+	@$(BIN)/python -m inn_course all
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import classroom, collect, export, grade, pipeline, release, sandbox, selfstudy
+from . import bundle, classroom, collect, export, grade, pipeline, release, sandbox, selfstudy
 from .paths import REPO_ROOT, CourseLayout
 
 
@@ -108,6 +108,18 @@ def _cmd_export(layout: CourseLayout, args) -> int:
     return 0
 
 
+def _cmd_student_bundle(layout: CourseLayout, args) -> int:
+    try:
+        written = bundle.write_bundle(layout, args.folder.resolve())
+    except bundle.BundleError as error:
+        print(f"no bundle: {error}", file=sys.stderr)
+        return 1
+    for path in written:
+        print(f"{path} ({path.stat().st_size / 1e3:.0f} kB)")
+    print("checked: no solution, hidden-test or mark-scheme line in any of them")
+    return 0
+
+
 def _cmd_hub(layout: CourseLayout, args) -> int:
     from . import hub
 
@@ -138,6 +150,7 @@ COMMANDS = {
     "merge": (_cmd_merge, "merge the results folders of grade-class shards into the gradebook; write grades.csv and grades.png"),
     "collect": (_cmd_collect, "nbgrader collect (latest submission per student), and report missing or renamed notebooks"),
     "export": (_cmd_export, "final grades (auto + manual - late penalty) as a Canvas gradebook CSV and a plain CSV"),
+    "student-bundle": (_cmd_student_bundle, "write what a student may have (release notebook, data instructions, README, requirements) into a new folder"),
     "hub": (_cmd_hub, "as root: create the users, the shared environment, nbgrader's exchange; run JupyterHub on 127.0.0.1"),
     "all": (_cmd_all, "regenerate the release, grade the sample submissions (score table, feedback), build the self-study edition"),
 }
@@ -156,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
                          help="seconds of wall time per student before its worker is killed")
     grading.add_argument("--no-sandbox", action="store_true",
                          help="run student code without bubblewrap (only where it is not installed; unsafe)")
+    parsers["student-bundle"].add_argument("folder", type=Path, help="a new (or empty) folder to write the bundle into")
     parsers["merge"].add_argument("folders", nargs="+", help="results folders of grade-class shards")
     hub_parser = parsers["hub"]
     hub_parser.add_argument("--instructor", required=True, help="the instructor's login (created if missing)")

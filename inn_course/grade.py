@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from traitlets.config import Config
 
 from . import execution, notebooks, processes, submissions
-from .api import load_config, open_api
+from .api import load_config, open_api, unix_socket_kernels
 from .paths import CourseLayout
 
 
@@ -39,23 +39,24 @@ def autograde(layout: CourseLayout, students: list[str], config: Config | None =
 
     ``timeout`` (seconds per cell) overrides the course's ``Execute.timeout`` for this batch.
     """
+    config = Config(config or load_config(layout))
     if timeout is not None:
-        config = Config(config or load_config(layout))
         config.Execute.timeout = timeout
-    api = open_api(layout, config)
-    baseline = submissions.Baseline.of(layout)
-    processes.adopt_orphans()
-    results = []
-    for student in students:
-        started = time.perf_counter()
-        try:
-            result = _autograde_one(api, layout, student, baseline)
-        except Exception as error:  # whatever one submission does, the others are graded
-            result = GradeResult(student, success=False, max_score=sum(baseline.max_points.values()),
-                                 max_points=dict(baseline.max_points), error=repr(error),
-                                 flags=[f"grading failed ({type(error).__name__}): not graded, grade by hand"])
-        result.seconds = time.perf_counter() - started
-        results.append(result)
+    with unix_socket_kernels(config) as config:
+        api = open_api(layout, config)
+        baseline = submissions.Baseline.of(layout)
+        processes.adopt_orphans()
+        results = []
+        for student in students:
+            started = time.perf_counter()
+            try:
+                result = _autograde_one(api, layout, student, baseline)
+            except Exception as error:  # whatever one submission does, the others are graded
+                result = GradeResult(student, success=False, max_score=sum(baseline.max_points.values()),
+                                     max_points=dict(baseline.max_points), error=repr(error),
+                                     flags=[f"grading failed ({type(error).__name__}): not graded, grade by hand"])
+            result.seconds = time.perf_counter() - started
+            results.append(result)
     return results
 
 

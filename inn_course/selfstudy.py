@@ -32,7 +32,7 @@ from nbconvert import HTMLExporter
 
 from . import notebooks
 from .labsource import ANSWER_TAG
-from .api import prepare_environment
+from .api import prepare_environment, unix_socket_kernels
 from .paths import CourseLayout
 
 FIGURE_TAG = "figure"  # a cell so tagged must draw at least one image
@@ -101,8 +101,8 @@ def _inline_figures():
 def execute(nb: nbformat.NotebookNode, workdir: Path) -> nbformat.NotebookNode:
     """Run every cell in a fresh kernel; an error is kept in the outputs (and reported by ``problems``)."""
     prepare_environment()
-    with _inline_figures():
-        NotebookClient(nb, timeout=EXECUTION_TIMEOUT, kernel_name="python3", allow_errors=True,
+    with _inline_figures(), unix_socket_kernels() as config:
+        NotebookClient(nb, timeout=EXECUTION_TIMEOUT, kernel_name="python3", allow_errors=True, config=config,
                        resources={"metadata": {"path": str(workdir)}}).execute()
     return nb
 

@@ -5,10 +5,10 @@
 # two families of deep networks keep *all* of it, layer after layer, and can be
 # run backwards:
 #
-# - **i-RevNets** (Jacobsen, Smeulders & Oyallon, 2018) are invertible *by
+# - **i-RevNets** ([Jacobsen, Smeulders & Oyallon, 2018](https://arxiv.org/abs/1802.07088)) are invertible *by
 #   construction*: whatever their layers compute, the architecture lets you
 #   undo them exactly (Part 2, where you design it).
-# - **i-ResNets** (Behrmann, Grathwohl, Chen, Duvenaud & Jacobsen, 2019) are
+# - **i-ResNets** ([Behrmann, Grathwohl, Chen, Duvenaud & Jacobsen, 2019](https://arxiv.org/abs/1811.00995)) are
 #   ordinary residual networks made invertible by a constraint on their
 #   residual functions (Part 3, where you find the constraint, a way to compute
 #   the inverse, and a way to enforce the constraint during training).
@@ -1631,7 +1631,9 @@ _KIT.finish()  # fails the cell if the notebook changed what the tests rely on
 # not to $\|A\|$ (and it is not monotone in $M$: the checkerboard's frequency
 # is on even grids only). For a constant kernel it overestimates $\|A\|$ by a
 # factor of about 1.6 on every grid (check below); on the trained i-ResNet,
-# block 0's norm is 0.637 against its bound of 0.900 (printed after Q15). The FFT is this lab's choice; Behrmann et al.
+# block 0's norm is 0.637 against its bound of 0.900 (printed after Q15). The FFT is this lab's choice
+# (the singular values of a circular convolution by FFT are those of
+# [Sedghi, Gupta & Long, 2019](https://arxiv.org/abs/1805.10408)); Behrmann et al.
 # estimate the norm by power iteration, which approaches $\|A\|$ from below.
 #
 # **4. Renormalisation.** If the bound $b = \|C_M\|$ exceeds $\rho < 1$,
