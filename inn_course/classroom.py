@@ -26,7 +26,9 @@ run (or merge) at a time.
 
 ``merge`` also writes ``grades.csv`` (one row per student, one column per
 graded cell) and ``grades.png`` (the score distribution and each question's
-success rate) beside the results.
+success rate) beside the results, and ``similarity.csv``: the pairs of students
+whose answers are unusually alike (``similarity.py``), also named in
+``grades.csv`` and the summary; no score depends on it.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ from pathlib import Path
 
 import psutil
 
-from . import cgroups, grade, release, safe_files, sandbox
+from . import cgroups, grade, release, safe_files, sandbox, similarity
 from .api import load_config, open_api
 from .paths import CourseLayout, copy_course
 
@@ -72,6 +74,8 @@ class StudentResult:
     timestamp: str | None = None
     seconds: float = 0.0
     flags: list[str] = field(default_factory=list)
+    similar: dict[str, str] = field(default_factory=dict)  # other student -> how alike (set by merge; no score)
+    similarity_note: str = ""  # why this notebook was not compared with the others
 
     def save(self, folder: Path) -> None:
         (folder / f"{self.student}.json").write_text(json.dumps(asdict(self), indent=1, sort_keys=True))
@@ -468,6 +472,9 @@ def _merge(layout: CourseLayout, folders: list[Path], config) -> list[StudentRes
                     shutil.rmtree(target, ignore_errors=True)
                     target.parent.mkdir(parents=True, exist_ok=True)
                     safe_files.copy_tree(graded, target, AUTOGRADED_CAPS)
+    report = similarity.class_report(layout, [r.student for r in results])
+    report.annotate(results)
+    report.write_csv(folders[0] / "similarity.csv")
     export(results, folders[0])
     return results
 
@@ -526,11 +533,12 @@ def export(results: list[StudentResult], folder: Path) -> tuple[Path, Path]:
     csv_path, png_path = folder / "grades.csv", folder / "grades.png"
     with csv_path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["student", "status", "autograded score", "max score", *cells, "flags"])
+        writer.writerow(["student", "status", "autograded score", "max score", *cells, "flags", "similar answers"])
         for r in results:
             row = [r.student, r.status, f"{r.score:g}", f"{r.max_score:g}"]
             row += ["" if r.cells.get(c) is None else f"{r.cells[c]:g}" for c in cells]
-            writer.writerow(row + ["; ".join(r.flags)])
+            similar = [f"{other} ({how})" for other, how in sorted(r.similar.items())]
+            writer.writerow(row + ["; ".join(r.flags), "; ".join(similar + ([r.similarity_note] if r.similarity_note else []))])
     graded = [r for r in results if r.status == "graded"]
     auto = [c for c in cells if graded and any(r.cells.get(c) is not None for r in graded)]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [1, 2]})
@@ -556,6 +564,12 @@ def summary(results: list[StudentResult]) -> str:
     for r in results:
         score = f"{r.score:g}/{r.max_score:g}" if r.status == "graded" else "–"
         lines.append(f"{r.student:24s} {r.status:14s} {score:>9s} {r.seconds:6.0f}s  {'; '.join(r.flags)}")
+    pairs = [f"  {r.student} ~ {other}: {how}" for r in results for other, how in sorted(r.similar.items())
+             if r.student < other]
+    if pairs or any(r.similarity_note for r in results):
+        lines += ["", f"similar answers: {len(pairs)} pair(s) of students; read both notebooks "
+                  "(a signal for a human: no score changed; similarity.csv)", *pairs]
+        lines += [f"  {r.student}: {r.similarity_note}" for r in results if r.similarity_note]
     return "\n".join(lines)
 
 

@@ -492,6 +492,62 @@ def _renamed(samples):
     return nb
 
 
+class _RenameLocals(ast.NodeTransformer):
+    """Inside each function, every local variable renamed (parameters, globals and attributes kept)."""
+
+    def visit_FunctionDef(self, node):
+        params = {a.arg for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs}
+        params |= {a.arg for a in (node.args.vararg, node.args.kwarg) if a}
+        bound = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        names = {name: f"v{i}_{len(name)}" for i, name in enumerate(sorted(bound - params))}
+        for n in ast.walk(node):
+            if isinstance(n, ast.Name) and n.id in names:
+                n.id = names[n.id]
+        node.body = [self.visit(child) for child in node.body]
+        return node
+
+
+def _reorder(body: list[ast.stmt]) -> list[ast.stmt]:
+    """Each run of consecutive function definitions reversed; a class's methods reversed."""
+    out, run = [], []
+    for node in body + [None]:
+        if isinstance(node, ast.FunctionDef):
+            run.append(node)
+            continue
+        out.extend(reversed(run))
+        run = []
+        if isinstance(node, ast.ClassDef):
+            node.body = _reorder(node.body)
+        if node is not None:
+            out.append(node)
+    return out
+
+
+def disguise(source: str) -> str:
+    """A copier's rewrite: locals renamed, functions and methods reordered, comments and docstrings gone."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:  # an IPython-only cell: copied as it is
+        return source
+    tree = _RenameLocals().visit(tree)
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.body and isinstance(node.body[0], ast.Expr) \
+                and isinstance(node.body[0].value, ast.Constant) and isinstance(node.body[0].value.value, str):
+            node.body = node.body[1:] or [ast.Pass()]
+    tree.body = _reorder(tree.body)
+    return ast.unparse(tree)
+
+
+def _disguised_copy(samples):
+    """The reference's code answers, each disguised (the copy the similarity report must find)."""
+    nb = _copy(samples["reference"])
+    for cell in nb.cells:
+        meta = notebooks.nbgrader(cell)
+        if cell.cell_type == "code" and meta.get("solution") and not meta.get("grade"):
+            cell.source = disguise(cell.source)
+    return nb
+
+
 def _tampered(samples):
     nb = with_answers(samples["reference"], {"q09_exact_inverse_answer": variants.ERROR_NORM})
     nb.cells[notebooks.index_of(nb, "q09_exact_inverse")].source = 'print("Visible tests passed.")'  # the test, gutted
@@ -526,6 +582,10 @@ CASES: list[Case] = [
          "training loops written as while loops over torch.split chunks, every variable renamed, "
          "nn.CrossEntropyLoss, float(loss); extra scratch cells (code and markdown) added by the student",
          _renamed),
+    Case("copy_renamed_reordered", "correct",
+         "the reference copied and disguised: in every code answer, local variables renamed, functions and "
+         "methods in reverse order, comments and docstrings removed (full marks; inn_course/similarity.py "
+         "must report it with the reference)", _disguised_copy),
     # broken
     Case("handout", "broken", "the handout, untouched", lambda s: _copy(s["handout"]), base="handout"),
     Case("not_json", "broken", "a file that is not a notebook (truncated JSON)",

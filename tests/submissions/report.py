@@ -10,6 +10,8 @@ the committed one, so any change of outcome shows up in review.
 
 from __future__ import annotations
 
+import csv
+
 import sys
 import tempfile
 import time
@@ -88,7 +90,36 @@ def _cells(case: Case, result: grade.GradeResult, points: dict[str, float]) -> s
     return "; ".join(parts) or "none"
 
 
-def render(results: dict[str, grade.GradeResult], points: dict[str, float], cases: list[Case] = CASES) -> str:
+# Pairs the similarity report must get right on the catalogue: (case, other, reported?).
+SIMILARITY_CHECKS = (("copy_renamed_reordered", "reference", True), ("correct_other_style", "reference", False))
+
+
+def similar_pairs(layout: CourseLayout) -> dict[frozenset[str], str]:
+    """The pairs merge reported in the catalogue's similarity.csv: {case, other} -> share alike."""
+    with (layout.root / "grading" / "similarity.csv").open() as handle:
+        return {frozenset((row["student"], row["other student"])): row["share alike"]
+                for row in csv.DictReader(handle) if row["other student"]}
+
+
+def _similarity_section(pairs: dict[frozenset[str], str], cases: list[Case]) -> list[str]:
+    paired = set().union(*pairs) if pairs else set()
+    alone = [c.name for c in cases if c.name not in paired]
+    lines = ["", "## Similar answers", "",
+             f"`merge` compared the code answers of every pair of the {len(cases)} cases (`inn_course/similarity.py`) "
+             f"and reported {len(pairs)} pairs. The cases are made from the reference answers, so most pairs "
+             "are copies by construction; what the report must get right:", "",
+             "| pair | what it is | share alike | reported |", "|---|---|---|---|"]
+    for case, other, copied in SIMILARITY_CHECKS:
+        share = pairs.get(frozenset((case, other)))
+        what = "a disguised copy" if copied else "answers written independently, in another style"
+        lines.append(f"| `{case}` ~ `{other}` | {what} | {'–' if share is None else f'{float(share):.0%}'} "
+                     f"| {'yes' if share else 'no'} |")
+    lines += ["", f"In no pair: {', '.join(f'`{n}`' for n in alone) or 'none'}."]
+    return lines
+
+
+def render(results: dict[str, grade.GradeResult], points: dict[str, float], cases: list[Case] = CASES,
+           pairs: dict[frozenset[str], str] | None = None) -> str:
     total = sum(points.values())
     lines = [
         "# The grading catalogue: what the autograder does with every kind of submission",
@@ -126,6 +157,8 @@ def render(results: dict[str, grade.GradeResult], points: dict[str, float], case
             what = case.what.replace("|", "\\|")
             lines.append(f"| `{case.name}` | {what} | {score} | {_cells(case, result, points)} "
                          f"| {verdict(case, result, points)} | {flags} |")
+    if pairs is not None:
+        lines += _similarity_section(pairs, cases)
     return "\n".join(lines) + "\n"
 
 
@@ -135,7 +168,7 @@ def main() -> int:
         layout = copy_course(Path(tmp))
         release.generate_release(layout, load_config(layout))
         results = grade_catalogue(layout)
-        text = render(results, autograded_points(layout))
+        text = render(results, autograded_points(layout), pairs=similar_pairs(layout))
     REPORT.parent.mkdir(exist_ok=True)
     REPORT.write_text(text)
     minutes = (time.perf_counter() - started) / 60

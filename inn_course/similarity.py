@@ -1,0 +1,270 @@
+"""Answers that are unusually alike across a class: a signal for a human to read, never a score.
+
+After ``grade-class`` (in ``merge``), every pair of students is compared answer by answer:
+
+- **What is compared**: the code a student wrote for each question (the answer cells, found by
+  their grade id as the release has it, else by cell id) and, pooled as one more "question",
+  every code cell the student added. Markdown answers are not compared (see the README).
+- **Fingerprints**: each cell is parsed (never run) as IPython would read it; its syntax tree
+  is written as a sequence of node types in which every name, attribute and constant is reduced
+  to its kind, so renaming variables changes nothing; docstrings are dropped. Each top-level
+  statement, and each method of a class, gives its own sequence, cut into overlapping runs of
+  ``K`` tokens: reordering functions or methods changes nothing either. The runs that the
+  release's own cell holds (the template, the given code) are removed.
+- **Alike answers**: two students' answers to a question are alike when the Jaccard index of
+  their fingerprint sets reaches ``ALIKE``; a pair of students is reported when their alike
+  answers hold at least ``MIN_SHARED`` fingerprints and make up at least ``MIN_SHARE`` of all the
+  fingerprints of the questions both answered, so that a few short answers that every student
+  writes the same way are not enough.
+
+``benchmarks/measure_similarity.py`` measures the thresholds on the catalogue of submissions
+(tests/submissions): independent correct answers written in other styles against the
+reference, and a disguised copy of the reference (variables renamed, functions reordered,
+comments dropped); ``tests/test_similarity.py`` checks the margins.
+
+A notebook is read with the same limits as the pre-grading scan (regular file, size, cells,
+cell length, nesting); one that cannot be read is listed as not compared, with the reason.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import csv
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from . import codescan, notebooks, safe_files
+from .paths import CourseLayout
+from .submissions import MAX_CELLS, MAX_NOTEBOOK_BYTES
+
+K = 6  # tokens per fingerprint: a run of six syntax nodes (e.g. Assign Name Call Attribute Name Name)
+# Thresholds, measured by benchmarks/measure_similarity.py on the catalogue (README, "Similar
+# answers"): the Jaccard index of two answers to the same question written independently in other
+# styles is at most 0.54 (38 pairs; the highest are answers that kept half of the reference's
+# cell); a disguised copy's answers score 1.00 against the original (17 of 17).
+ALIKE = 0.65
+# A pair of students: correct_other_style, which rewrote 11 of its 17 code answers, shares 0.40 of
+# its fingerprints with the reference; the cases that copied the reference and rewrote 4 or 5
+# answers share 0.65 to 0.72, the disguised copy 1.00.
+MIN_SHARE = 0.5  # alike fingerprints / fingerprints of the questions both students answered
+MIN_SHARED = 150  # and at least this many (the reference's code answers hold about 1,900)
+ADDED = "added cells"  # the pseudo-question that pools the cells a student added
+
+
+@dataclass
+class Answers:
+    """One student's fingerprints, by question (answer cell grade id, or ADDED)."""
+
+    student: str
+    by_question: dict[str, frozenset[int]] = field(default_factory=dict)
+    problem: str = ""  # why the notebook could not be compared ("" when it was)
+
+
+@dataclass
+class Pair:
+    first: str
+    second: str
+    share: float  # alike fingerprints / fingerprints of the questions both answered
+    alike: dict[str, float]  # question -> Jaccard index, for the alike questions
+
+    def describe(self) -> str:
+        questions = ", ".join(q.removesuffix("_answer") for q in sorted(self.alike))
+        return f"{self.share:.0%} alike: {questions}"
+
+
+# ------------------------------------------------------------------ fingerprints
+
+class _Tokens(ast.NodeVisitor):
+    """A syntax tree as node types, names and constants reduced to their kind."""
+
+    def __init__(self) -> None:
+        self.tokens: list[str] = []
+
+    def generic_visit(self, node: ast.AST) -> None:
+        if isinstance(node, (ast.Name, ast.arg, ast.alias)):
+            self.tokens.append("name")
+        elif isinstance(node, ast.Attribute):
+            self.tokens.append("attr")
+        elif isinstance(node, ast.Constant):
+            self.tokens.append(f"const:{type(node.value).__name__}")
+        elif not isinstance(node, (ast.expr_context, ast.Module)):
+            self.tokens.append(type(node).__name__)
+        super().generic_visit(node)
+
+
+def _without_docstring(body: list[ast.stmt]) -> list[ast.stmt]:
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+            and isinstance(body[0].value.value, str):
+        return body[1:]
+    return body
+
+
+def fingerprints(source: str) -> frozenset[int] | None:
+    """The K-token runs of a cell's syntax tree, hashed; None when the cell cannot be parsed."""
+    tree = codescan._parse(source)
+    if tree is None:
+        return None
+    found = set()
+    for unit in _split_units(tree):
+        visitor = _Tokens()
+        try:
+            visitor.visit(unit)
+        except RecursionError:
+            return None
+        tokens = visitor.tokens
+        for i in range(max(1, len(tokens) - K + 1)):
+            run = " ".join(tokens[i:i + K])
+            found.add(int.from_bytes(hashlib.blake2b(run.encode(), digest_size=8).digest(), "big"))
+    return frozenset(found)
+
+
+def _split_units(tree: ast.Module) -> list[ast.AST]:
+    """Top-level statements, and each method of a class on its own: their order does not matter."""
+    units: list[ast.AST] = []
+    for node in _without_docstring(tree.body):
+        if isinstance(node, ast.ClassDef):
+            methods = [n for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+            header = copy.copy(node)
+            header.body = [n for n in _without_docstring(node.body) if n not in methods]
+            units.append(header)
+            units.extend(_function_unit(m) for m in methods)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            units.append(_function_unit(node))
+        else:
+            units.append(node)
+    return units
+
+
+def _function_unit(node: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.AST:
+    node.body = _without_docstring(node.body)
+    return node
+
+
+# ------------------------------------------------------------------ reading a class
+
+@dataclass(frozen=True)
+class Template:
+    """The release: which cells are answers, and the fingerprints every student starts with."""
+
+    answer_ids: dict[str, str]  # release cell id -> grade id of its answer cell
+    given: frozenset[int]  # fingerprints of all the release's code: templates, given code, tests
+
+    @classmethod
+    def of(cls, layout: CourseLayout) -> "Template":
+        release = notebooks.read(layout.release_notebook)
+        answer_ids, given = {}, set()
+        for cell in release.cells:
+            if cell.cell_type != "code":
+                continue
+            meta = notebooks.nbgrader(cell)
+            if meta.get("solution") and not meta.get("grade"):
+                answer_ids[cell.id] = notebooks.grade_id(cell)
+            given |= fingerprints(cell.source) or set()
+        return cls(answer_ids, frozenset(given))
+
+    @property
+    def questions(self) -> frozenset[str]:
+        return frozenset(self.answer_ids.values())
+
+
+def answers_of(student: str, nb, template: Template) -> Answers:
+    """A notebook's fingerprints by question, what the release holds removed.
+
+    A cell that cannot be parsed (a syntax error, say) adds nothing; the others are compared.
+    """
+    result = Answers(student)
+    by_question: dict[str, set[int]] = {}
+    for cell in nb.cells:
+        if cell.get("cell_type") != "code" or not isinstance(cell.get("source"), str):
+            continue
+        gid = notebooks.grade_id(cell)
+        if gid not in template.questions:
+            gid = template.answer_ids.get(cell.get("id"), ADDED)
+        prints = fingerprints(cell.source)
+        if prints:
+            by_question.setdefault(gid, set()).update(prints - template.given)
+    result.by_question = {q: frozenset(p) for q, p in by_question.items() if p}
+    return result
+
+
+def read_submission(layout: CourseLayout, student: str, template: Template) -> Answers:
+    """A student's submitted notebook, read as the scan reads it (no link followed, size capped)."""
+    path = layout.notebook("submitted", student)
+    try:
+        data = safe_files.read_regular(layout.root, path.relative_to(layout.root), MAX_NOTEBOOK_BYTES)
+        nb = nbformat.reads(data.decode("utf-8", errors="replace"), as_version=4)
+        if not isinstance(nb.get("cells"), list) or not all(isinstance(c, dict) for c in nb.cells):
+            raise ValueError("no list of cells")
+        if len(nb.cells) > MAX_CELLS:
+            raise ValueError(f"more than {MAX_CELLS} cells")
+    except Exception as error:  # nbformat raises several types for broken files (and RecursionError)
+        return Answers(student, problem=f"notebook not read ({type(error).__name__})")
+    return answers_of(student, nb, template)
+
+
+# ------------------------------------------------------------------ comparing
+
+def jaccard(a: frozenset[int], b: frozenset[int]) -> float:
+    return len(a & b) / len(a | b) if a or b else 0.0
+
+
+def compare(first: Answers, second: Answers) -> tuple[Pair, int]:
+    """The pair, and how many fingerprints its alike answers share."""
+    both = sorted(set(first.by_question) & set(second.by_question))
+    alike, shared, total = {}, 0, 0
+    for question in both:
+        a, b = first.by_question[question], second.by_question[question]
+        index = jaccard(a, b)
+        total += len(a | b)
+        if index >= ALIKE:
+            alike[question] = index
+            shared += len(a & b)
+    return Pair(first.student, second.student, shared / total if total else 0.0, alike), shared
+
+
+def similar_pairs(answers: list[Answers]) -> list[Pair]:
+    """Pairs of students whose answers are unusually alike, most alike first."""
+    found = []
+    for i, first in enumerate(answers):
+        for second in answers[i + 1:]:
+            pair, shared = compare(first, second)
+            if shared >= MIN_SHARED and pair.share >= MIN_SHARE:
+                found.append(pair)
+    return sorted(found, key=lambda p: (-p.share, p.first, p.second))
+
+
+@dataclass
+class Report:
+    pairs: list[Pair]
+    not_compared: dict[str, str]  # student -> why
+
+    def annotate(self, results) -> None:
+        """Set each result's ``similar`` (other student -> how alike) and ``similarity_note``; nothing else."""
+        by_student = {r.student: r for r in results}
+        for pair in self.pairs:
+            by_student[pair.first].similar[pair.second] = pair.describe()
+            by_student[pair.second].similar[pair.first] = pair.describe()
+        for student, why in self.not_compared.items():
+            by_student[student].similarity_note = f"not compared: {why}"
+
+    def write_csv(self, path: Path) -> Path:
+        with path.open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["student", "other student", "share alike", "alike answers (Jaccard index)"])
+            for p in self.pairs:
+                writer.writerow([p.first, p.second, f"{p.share:.2f}",
+                                 "; ".join(f"{q} ({v:.2f})" for q, v in sorted(p.alike.items()))])
+            for student, why in sorted(self.not_compared.items()):
+                writer.writerow([student, "", "", f"not compared: {why}"])
+        return path
+
+
+def class_report(layout: CourseLayout, students: list[str]) -> Report:
+    template = Template.of(layout)
+    answers = [read_submission(layout, s, template) for s in students]
+    return Report(similar_pairs([a for a in answers if not a.problem]),
+                  {a.student: a.problem for a in answers if a.problem})
