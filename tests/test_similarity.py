@@ -124,3 +124,19 @@ def test_the_report_changes_no_score(course, tmp_path, monkeypatch):
         assert pairs == (3 if everyone else 1)  # ann ~ ben alone, then every pair
     assert snapshots[0] == snapshots[1] and rows[0] == rows[1]
     assert "ann ~ ben: 100% alike" in classroom.summary(merged)
+
+
+def test_readme_quotes_the_measured_figures(repo):
+    """The README's tables of the similarity thresholds are this catalogue's measurements."""
+    readme = (repo.root / "README.md").read_text()
+    rows = alike.measure(repo)
+    independent = [r.jaccard for r in rows if r.kind == "independent"]
+    copies = [r.jaccard for r in rows if r.kind == "copy"]
+    assert f"| {len(independent)} | {min(independent):.2f}–{max(independent):.2f} |" in readme
+    assert f"| {len(copies)} | {min(copies):.2f} |" in readme and min(copies) == max(copies)
+    found = alike.answers(repo)
+    share = {name: similarity.compare(found["reference"], found[name])[0].share for name in found}
+    assert f"~ reference | {share['correct_other_style']:.2f} | no |" in readme
+    assert f"~ reference | {share['correct_alternating']:.2f} | yes |" in readme
+    assert f"{share['correct_handout_style']:.2f}" == f"{share['correct_alternating']:.2f}"
+    assert f"`{alike.COPY}` ~ reference | {share[alike.COPY]:.2f} | yes |" in readme
