@@ -137,6 +137,6 @@ def test_readme_quotes_the_measured_figures(repo):
     found = alike.answers(repo)
     share = {name: similarity.compare(found["reference"], found[name])[0].share for name in found}
     assert f"~ reference | {share['correct_other_style']:.2f} | no |" in readme
-    assert f"~ reference | {share['correct_alternating']:.2f} | yes |" in readme
-    assert f"{share['correct_handout_style']:.2f}" == f"{share['correct_alternating']:.2f}"
+    low, high = sorted((share["correct_alternating"], share["correct_handout_style"]))
+    assert f"~ reference | {low:.2f}–{high:.2f} | yes |" in readme
     assert f"`{alike.COPY}` ~ reference | {share[alike.COPY]:.2f} | yes |" in readme
