@@ -35,11 +35,9 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import nbformat
-
-from . import codescan, notebooks, safe_files
+from . import codescan, notebooks
 from .paths import CourseLayout
-from .submissions import MAX_CELLS, MAX_NOTEBOOK_BYTES
+from .submissions import Unreadable, read_submitted
 
 K = 6  # tokens per fingerprint: a run of six syntax nodes (e.g. Assign Name Call Attribute Name Name)
 # Thresholds, measured by benchmarks/measure_similarity.py on the catalogue (README, "Similar
@@ -193,16 +191,10 @@ def answers_of(student: str, nb, template: Template) -> Answers:
 
 def read_submission(layout: CourseLayout, student: str, template: Template) -> Answers:
     """A student's submitted notebook, read as the scan reads it (no link followed, size capped)."""
-    path = layout.notebook("submitted", student)
     try:
-        data = safe_files.read_regular(layout.root, path.relative_to(layout.root), MAX_NOTEBOOK_BYTES)
-        nb = nbformat.reads(data.decode("utf-8", errors="replace"), as_version=4)
-        if not isinstance(nb.get("cells"), list) or not all(isinstance(c, dict) for c in nb.cells):
-            raise ValueError("no list of cells")
-        if len(nb.cells) > MAX_CELLS:
-            raise ValueError(f"more than {MAX_CELLS} cells")
-    except Exception as error:  # nbformat raises several types for broken files (and RecursionError)
-        return Answers(student, problem=f"notebook not read ({type(error).__name__})")
+        nb, _ = read_submitted(layout, student)
+    except Unreadable as error:
+        return Answers(student, problem=str(error))
     return answers_of(student, nb, template)
 
 

@@ -185,6 +185,36 @@ def _replace_surrogates(node) -> int:
     return count
 
 
+class Unreadable(Exception):
+    """A submitted notebook that cannot be read; the message says why, for a human."""
+
+    def __init__(self, reason: str, missing: bool = False):
+        super().__init__(reason)
+        self.missing = missing  # no notebook at all (nothing to grade), rather than a broken one
+
+
+def read_submitted(layout: CourseLayout, student: str) -> tuple[nbformat.NotebookNode, bytes]:
+    """A student's submitted notebook, and the bytes it was read from: a regular file reached through
+    no link, at most 32 MB, valid UTF-8 and JSON, a list of at most 2,000 cells. Raises ``Unreadable``
+    otherwise."""
+    path = layout.notebook("submitted", student)
+    try:
+        data = safe_files.read_regular(layout.root, path.relative_to(layout.root), MAX_NOTEBOOK_BYTES)
+    except FileNotFoundError:
+        raise Unreadable(f"no {path.name} in the submission", missing=True) from None
+    except OSError as error:
+        raise Unreadable(f"notebook not read ({printable(error, 120)})") from None
+    try:
+        nb = nbformat.reads(data.decode("utf-8"), as_version=4)
+        if not isinstance(nb.get("cells"), list) or not all(isinstance(c, dict) for c in nb.cells):
+            raise ValueError("no list of cells")
+    except Exception as error:  # nbformat raises several types for broken files (and RecursionError)
+        raise Unreadable(f"not a readable notebook ({type(error).__name__})") from None
+    if len(nb.cells) > MAX_CELLS:
+        raise Unreadable(f"{len(nb.cells):,} cells (more than {MAX_CELLS:,})")
+    return nb, data
+
+
 def scan(layout: CourseLayout, student: str, baseline: Baseline | None = None) -> Scan:
     """Check a submission before nbgrader sees it; repair what would abort or fool a batch; flag it all.
 
@@ -223,28 +253,10 @@ def _scan(layout: CourseLayout, student: str, baseline: Baseline) -> Scan:
         result.flags.append(f"the submission holds links or special files ({'; '.join(unsafe[:3])}): not graded")
         return result
     try:
-        data = safe_files.read_regular(layout.root, relative, MAX_NOTEBOOK_BYTES)
-    except FileNotFoundError:
-        data = None
-    except OSError as error:
+        nb, data = read_submitted(layout, student)  # data: the untouched file, kept beside a repaired one
+    except Unreadable as error:
         result.gradable = False
-        result.flags.append(f"notebook not read ({printable(error, 120)}): not graded")
-        return result
-    if data is None:
-        result.gradable = False
-        result.flags.append(f"no {path.name} in the submission")
-        return result
-    try:
-        nb = nbformat.reads(data.decode("utf-8"), as_version=4)
-        if not isinstance(nb.get("cells"), list) or not all(isinstance(c, dict) for c in nb.cells):
-            raise ValueError("no list of cells")
-    except Exception as error:  # nbformat raises several types for broken files (and RecursionError)
-        result.gradable = False
-        result.flags.append(f"not a readable notebook ({type(error).__name__}): not graded")
-        return result
-    if len(nb.cells) > MAX_CELLS:
-        result.gradable = False
-        result.flags.append(f"{len(nb.cells):,} cells (more than {MAX_CELLS:,}): not graded")
+        result.flags.append(str(error) if error.missing else f"{error}: not graded")
         return result
     repaired = False
 

@@ -49,7 +49,7 @@ def test_every_case_is_scored_right_or_flagged(graded):
 def test_similar_answers_are_reported_and_independent_ones_are_not(graded):
     """In the catalogue graded as a class: the disguised copy paired with the reference, the other style not."""
     layout, results, _ = graded
-    pairs = report.similar_pairs(layout)
+    pairs = report.reported_pairs(layout)
     for case, other, reported in report.SIMILARITY_CHECKS:
         assert (frozenset((case, other)) in pairs) == reported, (case, other)
     assert not any("handout" in pair for pair in pairs)  # the template alone is no one's answer
@@ -60,7 +60,7 @@ def test_similar_answers_are_reported_and_independent_ones_are_not(graded):
 def test_report_is_up_to_date(graded):
     """Is docs/grading-catalogue.md what this run of the catalogue produced (no outcome changed)?"""
     layout, results, _ = graded
-    fresh = report.render(results, report.autograded_points(layout), pairs=report.similar_pairs(layout))
+    fresh = report.render(results, report.autograded_points(layout), pairs=report.reported_pairs(layout))
     if report.REPORT.read_text() != fresh:
         artifact = REPO_ROOT / "artifacts" / report.REPORT.name
         artifact.parent.mkdir(exist_ok=True)

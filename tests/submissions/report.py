@@ -94,7 +94,7 @@ def _cells(case: Case, result: grade.GradeResult, points: dict[str, float]) -> s
 SIMILARITY_CHECKS = (("copy_renamed_reordered", "reference", True), ("correct_other_style", "reference", False))
 
 
-def similar_pairs(layout: CourseLayout) -> dict[frozenset[str], str]:
+def reported_pairs(layout: CourseLayout) -> dict[frozenset[str], str]:
     """The pairs merge reported in the catalogue's similarity.csv: {case, other} -> share alike."""
     with (layout.root / "grading" / "similarity.csv").open() as handle:
         return {frozenset((row["student"], row["other student"])): row["share alike"]
@@ -168,7 +168,7 @@ def main() -> int:
         layout = copy_course(Path(tmp))
         release.generate_release(layout, load_config(layout))
         results = grade_catalogue(layout)
-        text = render(results, autograded_points(layout), pairs=similar_pairs(layout))
+        text = render(results, autograded_points(layout), pairs=reported_pairs(layout))
     REPORT.parent.mkdir(exist_ok=True)
     REPORT.write_text(text)
     minutes = (time.perf_counter() - started) / 60
