@@ -8,13 +8,16 @@ come back from the source with their mark scheme (graders need it in the
 formgrader); it is removed from the feedback too. And any output line, in any
 cell, that repeats a line of a hidden test (a student's code that printed
 what it found in the kernel) is replaced: the kernel's sandbox and the
-grading kit keep hidden tests out of reach, this is the last filter.
+grading kit keep hidden tests out of reach, this is the last filter. A cell's
+source or an output too long to read is replaced by a note (the student has
+it in their own notebook): highlighting a hostile notebook's 2 MB cell took
+nbconvert 112 s and made a 27 MB page.
 """
 
 from __future__ import annotations
 
 from nbgrader.preprocessors import NbGraderPreprocessor
-from traitlets import Unicode
+from traitlets import Integer, Unicode
 from traitlets.config import Config
 
 from . import notebooks
@@ -35,6 +38,12 @@ class RedactHiddenTests(NbGraderPreprocessor):
         help="Line that stands in for a removed mark-scheme region of a task cell.",
     ).tag(config=True)
 
+    max_characters = Integer(
+        100_000,
+        help="A cell source or an output longer than this is shown as a note saying so "
+             "(the lab's longest cell has about 20,000 characters).",
+    ).tag(config=True)
+
     def preprocess(self, nb, resources):
         hidden = set()
         for cell in nb.cells:
@@ -53,13 +62,22 @@ class RedactHiddenTests(NbGraderPreprocessor):
                          or notebooks.HIDDEN_BEGIN in line or notebooks.HIDDEN_END in line else line
                          for line in text.splitlines())
 
+    def _shortened(self, text: str) -> str:
+        if len(text) <= self.max_characters:
+            return text
+        return (f"{text[:self.max_characters]}\n... ({len(text) - self.max_characters:,} more characters of this "
+                "output, not shown here: they are in your submitted notebook)")
+
     def preprocess_cell(self, cell, resources, index):
+        if len(cell.source) > self.max_characters:
+            note = f"this cell's {len(cell.source):,} characters are too many to show here: it is in your submitted notebook"
+            cell.source = f"# ({note})" if cell.cell_type == "code" else f"*({note})*"
         for output in cell.get("outputs", []):
             if "text" in output:
-                output["text"] = self._without_hidden_lines(str(output["text"]))
+                output["text"] = self._without_hidden_lines(self._shortened(str(output["text"])))
             for mime, value in output.get("data", {}).items():
                 if mime.startswith("text/") and isinstance(value, str):
-                    output["data"][mime] = self._without_hidden_lines(value)
+                    output["data"][mime] = self._without_hidden_lines(self._shortened(value))
             if "traceback" in output:
                 output["traceback"] = [self._without_hidden_lines(str(line)) for line in output["traceback"]]
         if notebooks.is_graded(cell) and cell.cell_type == "code":

@@ -79,3 +79,20 @@ def test_a_hidden_test_printed_by_student_code_is_cut_from_the_feedback():
     nb, _ = RedactHiddenTests().preprocess(nb, {})
     assert lint.leaks(build_notebook(SOURCE), lint.notebook_text(nb), kinds=("hidden test",)) == []
     assert nb.cells[-1].outputs[0].text.splitlines()[-1] == "mine"  # the rest of what it printed stays
+
+
+def test_a_cell_too_long_to_read_is_shown_as_a_note():
+    """Is a 2 MB cell (and a 2 MB output) replaced by a short note, with the hidden-test filter still applied?
+
+    Highlighting such a cell took nbconvert 112 s for one hostile notebook of the catalogue.
+    """
+    nb = _graded_notebook()
+    nb.cells[0].source = "x = 1\n" * 350_000
+    hidden_line = 'assert answer() == 42, "answer is not the expected number."'
+    nb.cells[0].outputs = [nbformat.v4.new_output("stream", name="stdout", text=hidden_line + "\n" + "y" * 2_000_000)]
+    nb, _ = RedactHiddenTests().preprocess(nb, {})
+    assert len(nb.cells[0].source) < 200 and "2,100,000 characters" in nb.cells[0].source
+    text = nb.cells[0].outputs[0]["text"]
+    assert len(text) < 100_200 and "1,900,060 more characters" in text
+    assert hidden_line not in text  # shortened, then filtered as every output is
+    assert lint.leaks(build_notebook(SOURCE), lint.notebook_text(nb), kinds=("hidden test",)) == []
