@@ -30,9 +30,10 @@ from inn_course import grade, notebooks, release, submissions
 from inn_course.api import load_config, prepare_environment, unix_socket_kernels
 from inn_course.paths import copy_course
 
-# The notebook's unavoidable work on 2 cores: the five trainings (Net twice, iRevNet, ResNet,
-# i-ResNet: 40 epochs of 8 steps each) and their evaluations, about 1.3e12 floating-point
-# operations, plus a kernel's start and imports: about 10 s (issue 17's estimate).
+# The notebook's unavoidable work on 2 cores, as issue 17 estimated it: five trainings (Net twice,
+# iRevNet, ResNet, i-ResNet: 40 epochs of 8 steps each) and their evaluations, about 1.3e12
+# floating-point operations, plus a kernel's start and imports: about 10 s. (Q8 no longer trains Net
+# a second time: the work is now about 1.0e12; the target is still measured against the 10 s.)
 FLOOR_SECONDS = 10.0
 
 

@@ -8,6 +8,7 @@ same iteration does on the plain ResNet. The thresholds in the hidden tests
 are set below the minimum printed here, with the margin written next to them.
 
     .venv/bin/python benchmarks/measure_models.py [--seeds 10] [--models iRevNet iResNet] [--epochs 10]
+    .venv/bin/python benchmarks/measure_models.py --broken-train     (why Q2's hidden test trains Net)
 """
 
 from __future__ import annotations
@@ -37,6 +38,34 @@ def solution_namespace() -> dict:
     return namespace
 
 
+# Wrong train()s that pass Q2's visible tests (the weights move, the loss falls over 3 epochs), made
+# from the model solution's own loop by one textual change each.
+BROKEN_TRAINS = {
+    "sums the batch losses": ("F.cross_entropy(net(train_x[batch]), train_y[batch])",
+                              "F.cross_entropy(net(train_x[batch]), train_y[batch], reduction='sum')"),
+    "one batch per epoch": ("for start in range(0, len(train_x), BATCH_SIZE):",
+                            "for start in range(0, BATCH_SIZE, BATCH_SIZE):"),
+}
+
+
+def broken_trains(ns: dict, seeds: int) -> None:
+    """Accuracy after 40 epochs of each broken train(), on Net and on a linear classifier."""
+    nb = notebooks.read(CourseLayout(REPO_ROOT).source_notebook)
+    source = notebooks.strip_marker_lines(next(c for c in nb.cells if c.id == "q02_train_test_answer").source,
+                                          notebooks.SOLUTION_BEGIN, notebooks.SOLUTION_END)
+    models = {"Net": ns["Net"], "linear": lambda: torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10))}
+    for label, (old, new) in {"right": ("", ""), **BROKEN_TRAINS}.items():
+        assert old in source
+        broken = dict(ns)
+        exec(source.replace(old, new), broken)
+        for name, make in models.items():
+            accuracies = []
+            for seed in range(seeds):
+                torch.manual_seed(seed)
+                accuracies.append(ns["test"](broken["train"](make())))
+            print(f"train {label:22s} {name:7s} " + " ".join(f"{a:5.1f}" for a in accuracies))
+
+
 def operator_norm(weight: torch.Tensor, n_iter: int = 500) -> float:
     weight = weight.detach().double()
     v = torch.randn(1, weight.shape[1], 7, 7, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
@@ -56,12 +85,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--models", nargs="*", default=["Net", "iRevNet", "ResNet", "iResNet"])
+    parser.add_argument("--broken-train", action="store_true", help="Net and a linear classifier trained "
+                        "with wrong train()s that pass Q2's visible tests")
     parser.add_argument("--epochs", type=int, default=40, help="epochs per training (the hidden tests' shorter "
                         "schedules are measured with 10)")
     args = parser.parse_args()
     prepare_environment()
     ns = solution_namespace()
     ns["print"] = lambda *a, **k: None  # silence the training loops' progress lines
+    if args.broken_train:
+        return broken_trains(ns, args.seeds)
     models = {"Net": (ns["Net"], ns["train"]), "iRevNet": (ns["iRevNet"], ns["train"]),
               "ResNet": (ns["ResNet"], ns["train"]), "iResNet": (ns["iResNet"], ns["train_norm"])}
     trained = {}

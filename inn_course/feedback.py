@@ -16,6 +16,9 @@ nbconvert 112 s and made a 27 MB page.
 
 from __future__ import annotations
 
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Integer, Unicode
 from traitlets.config import Config
@@ -91,7 +94,24 @@ class RedactHiddenTests(NbGraderPreprocessor):
         return cell, resources
 
 
-def generate_feedback(layout: CourseLayout, students: list[str], config: Config | None = None) -> dict[str, dict]:
-    """Write feedback/<student>/<assignment>/<assignment>.html; return nbgrader's result per student."""
+def generate_feedback(layout: CourseLayout, students: list[str], config: Config | None = None,
+                      workers: int = 1) -> dict[str, dict]:
+    """Write feedback/<student>/<assignment>/<assignment>.html; return nbgrader's result per student.
+
+    With ``workers`` > 1, the students are shared among that many processes: nbconvert's HTML export
+    is single-threaded Python (about 1 s a student), and feedback only reads the gradebook.
+    """
+    workers = max(1, min(workers, len(students)))
+    if workers == 1:
+        return _feedback_for(layout, students, config)
+    shares = [students[i::workers] for i in range(workers)]
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        outcomes = {}
+        for share in pool.map(_feedback_for, [layout] * workers, shares, [config] * workers):
+            outcomes.update(share)
+    return {s: outcomes[s] for s in students}
+
+
+def _feedback_for(layout: CourseLayout, students: list[str], config: Config | None) -> dict[str, dict]:
     api = open_api(layout, config)
     return {s: api.generate_feedback(layout.assignment, s, force=True) for s in students}

@@ -58,5 +58,5 @@ def graded(released_course):
     layout = released_course
     results = report.grade_catalogue(layout)
     graded_ok = [s for s, r in results.items() if r.success]
-    feedback_outcomes = feedback.generate_feedback(layout, graded_ok)
+    feedback_outcomes = feedback.generate_feedback(layout, graded_ok, workers=os.cpu_count() or 1)
     return layout, results, feedback_outcomes

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psutil
@@ -137,14 +138,15 @@ def test_shards_merged_equal_one_run_and_a_killed_worker_is_reported(small_class
             "q09_exact_inverse_answer": catalogue.variants.ERROR_AMAX}))
         submissions.submit(course, "cat", catalogue.with_new_cell(samples["handout"], "setup",
                                                                   catalogue.ENDLESS_LOOP, "student-loop"))
-    # One run, two workers; "cat" loops until the per-student limit kills its worker (30 s: a handout
-    # grades in about 8 s).
-    single = classroom.grade_class(layout, tmp_path / "single", workers=2, student_timeout=30, progress=False)
+    # One run, a worker per student; "cat" loops until the per-student limit kills its worker (30 s: a
+    # handout grades in about 8 s).
+    single = classroom.grade_class(layout, tmp_path / "single", workers=3, student_timeout=30, progress=False)
     classroom.merge(layout, [tmp_path / "single"])
-    # The same class in two shards, merged.
-    for index in (1, 2):
-        classroom.grade_class(other, tmp_path / f"shard{index}", workers=1, shard=(index, 2),
-                              student_timeout=30, progress=False)
+    # The same class in two shards, graded at the same time (as on two machines), merged.
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda index: classroom.grade_class(other, tmp_path / f"shard{index}", workers=2,
+                                                          shard=(index, 2), student_timeout=30, progress=False),
+                      (1, 2)))
     merged = classroom.merge(other, [tmp_path / "shard1", tmp_path / "shard2"])
     by_name = {r.student: r for r in single}
     assert by_name["ann"].status == by_name["ben"].status == "graded"

@@ -13,6 +13,10 @@ questions), broken (syntax errors, crashes, endless loops, memory), tampered
 (edited test cells and nbgrader metadata), hostile (code that attacks the
 grading; scored right, or flagged for a human where it cannot be stopped
 inside the kernel).
+
+A hostile case that tries to win points is made from the handout with only the
+answers it attacks: every point it wins then shows, and it grades in about 15 s
+where a case made from the reference, which trains every network, takes a minute.
 """
 
 from __future__ import annotations
@@ -464,9 +468,9 @@ def _unreadable_cells(samples):
 
 
 def _kit_by_value(samples):
-    reference = samples["reference"]
-    answer = with_function(_answer(reference, "q16_interpolate_answer"), "interpolate", INTERPOLATE_COSINE_SPACED)
-    nb = with_answers(reference, {"q16_interpolate_answer": answer})
+    answer = with_function(_answer(samples["reference"], "q16_interpolate_answer"), "interpolate",
+                           INTERPOLATE_COSINE_SPACED)
+    nb = with_answers(samples["handout"], {"q16_interpolate_answer": answer})
     return with_new_cell(nb, "q16_interpolate_answer", KIT_BY_VALUE, "student-kit")
 
 
@@ -600,9 +604,9 @@ CASES: list[Case] = [
          loses=frozenset({"q01_visualise_data", "q09_exact_inverse"}),
          flags=("cell q09_exact_inverse_answer line 1: not valid Python as IPython reads it",
                 "imports a module the lab does not need")),
-    Case("broken_endless_loop", "broken", "an added cell loops forever (graded with a 30 s limit per cell)",
+    Case("broken_endless_loop", "broken", "an added cell loops forever (graded with a 20 s limit per cell)",
          lambda s: with_new_cell(s["handout"], "setup", ENDLESS_LOOP, "student-loop"), base="handout",
-         flags=("cells stopped by the time limit: student-loop",), timeout=30),
+         flags=("cells stopped by the time limit: student-loop",), timeout=20),
     Case("broken_kernel_exit", "broken", "an added cell ends the kernel with os._exit(0)",
          lambda s: with_new_cell(s["handout"], "setup", KERNEL_EXIT, "student-exit"), graded=False,
          flags=("the kernel died", "starts or signals processes")),
@@ -712,19 +716,18 @@ CASES: list[Case] = [
     Case("hostile_kit_by_value", "hostile",
          "finds the grading kit by value (not by name) and replaces its comparison, so that a wrong interpolate "
          "(t spaced like a cosine) passes Q16",
-         _kit_by_value, loses=frozenset({"q16_interpolate"}),
+         _kit_by_value, base="handout",
          flags=("patches builtins or uses dynamic code", "grading environment changed by the notebook: q16_interpolate")),
     Case("hostile_injected_score", "hostile",
          "a wrong Q5 whose forward and inverse show results (2.0, and a text) inside the test cell: nbgrader "
          "takes a test cell's first result as its score, or full credit for text",
-         lambda s: with_answers(s["reference"], {"q05_split_answer": INJECTED_SCORE}),
-         loses=frozenset({"q05_split"}), flags=("reaches objects by introspection or reads hidden names",)),
+         lambda s: with_answers(s["handout"], {"q05_split_answer": INJECTED_SCORE}), base="handout",
+         flags=("reaches objects by introspection or reads hidden names",)),
     Case("hostile_reads_expected_and_metaclass", "hostile",
          "Q15 returns a hidden test's expected value read from the notebook's globals; Q9 returns an object whose "
          "metaclass makes type(x) == float true",
-         lambda s: with_answers(s["reference"], {"q15_fixed_point_trace_answer": READS_EXPECTED,
-                                                 "q09_exact_inverse_answer": METACLASS_FLOAT}),
-         loses=frozenset({"q09_exact_inverse", "q15_fixed_point_trace"}),
+         lambda s: with_answers(s["handout"], {"q15_fixed_point_trace_answer": READS_EXPECTED,
+                                               "q09_exact_inverse_answer": METACLASS_FLOAT}), base="handout",
          flags=("patches builtins or uses dynamic code", "redefines comparison or arithmetic")),
 ]
 
