@@ -2222,17 +2222,19 @@ def plot_paths(paths: dict[str, torch.Tensor], title: str) -> plt.Figure:
     """One row per path (its name on the left), one column per t; images in the 28x28 view."""
     ### BEGIN SOLUTION
     n_points = len(next(iter(paths.values())))
-    fig, axes = plt.subplots(len(paths), n_points, figsize=(1.1 * n_points + 0.6, 1.25 * len(paths) + 0.5),
+    fig, axes = plt.subplots(len(paths), 1, figsize=(1.1 * n_points + 0.6, 1.25 * len(paths) + 0.5),
                              squeeze=False)
-    for row, (name, path) in zip(axes, paths.items()):
-        images = to_image_view(path.detach())
-        for k, ax in enumerate(row):
-            ax.imshow(images[k], cmap="gray")
+    for row, (ax, (name, path)) in enumerate(zip(axes[:, 0], paths.items())):
+        # The path's images side by side, drawn as one image (one grey scale for the whole row).
+        ax.imshow(torch.cat(list(to_image_view(path.detach())), dim=1), cmap="gray")
+        if row == 0:  # t above the first row, at the centre of each image
+            ax.set_xticks([28 * k + 13.5 for k in range(n_points)],
+                          [f"t = {k / (n_points - 1):.2g}" for k in range(n_points)], fontsize=9)
+            ax.xaxis.tick_top()
+        else:
             ax.set_xticks([])
-            ax.set_yticks([])
-        row[0].set_ylabel(name, fontsize=9)
-    for k, ax in enumerate(axes[0]):
-        ax.set_title(f"t = {k / (n_points - 1):.2g}", fontsize=9)
+        ax.set_yticks([])
+        ax.set_ylabel(name, fontsize=9)
     fig.suptitle(title)
     fig.tight_layout()
     return fig
@@ -2398,14 +2400,14 @@ plt.show()
 # %% {"id": "q17_measure", "kind": "solution"}
 # Q17: the comparison table of the two trained networks.
 ### BEGIN SOLUTION
-def timed(function, repeats: int = 3) -> float:
-    """Best wall time of `repeats` calls, in seconds."""
+def timed(function, repeats: int = 3) -> tuple[float, torch.Tensor]:
+    """Best wall time of `repeats` calls, in seconds, and what the last call returned."""
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
-        function()
+        result = function()
         best = min(best, time.perf_counter() - start)
-    return best
+    return best, result
 
 
 x = test_x[:1000]
@@ -2414,10 +2416,9 @@ print(f"{'':9s} {'parameters':>10s} {'accuracy':>9s} {'forward':>8s} {'inverse':
       f"{'max |x - inverse(forward(x))|':>30s} {'largest FFT bound':>18s}")
 for name, model in invertible_models.items():
     with torch.no_grad():
-        features = model(x, classif=False)
-        forward_time = timed(lambda: model(x, classif=False))
-        inverse_time = timed(lambda: model.inverse(features))
-        error = float((model.inverse(features) - x).abs().max())
+        forward_time, features = timed(lambda: model(x, classif=False))
+        inverse_time, x_back = timed(lambda: model.inverse(features))
+        error = float((x_back - x).abs().max())
     n_parameters = sum(p.numel() for p in model.parameters())
     largest_norm = max(fft_norm_bound(m.weight.detach(), 10) for m in model.modules() if isinstance(m, nn.Conv2d))
     print(f"{name:9s} {n_parameters:10d} {model_accuracies[name]:8.1f}% {1000 * forward_time:6.1f}ms {1000 * inverse_time:6.1f}ms "
