@@ -48,8 +48,8 @@ BROKEN_TRAINS = {
 }
 
 
-def broken_trains(ns: dict, seeds: int) -> None:
-    """Accuracy after 40 epochs of each broken train(), on Net and on a linear classifier."""
+def broken_trains(ns: dict, seeds: int, epochs: int) -> None:
+    """Accuracy after ``epochs`` epochs of each broken train(), on Net and on a linear classifier."""
     nb = notebooks.read(CourseLayout(REPO_ROOT).source_notebook)
     source = notebooks.strip_marker_lines(next(c for c in nb.cells if c.id == "q02_train_test_answer").source,
                                           notebooks.SOLUTION_BEGIN, notebooks.SOLUTION_END)
@@ -62,7 +62,7 @@ def broken_trains(ns: dict, seeds: int) -> None:
             accuracies = []
             for seed in range(seeds):
                 torch.manual_seed(seed)
-                accuracies.append(ns["test"](broken["train"](make())))
+                accuracies.append(ns["test"](broken["train"](make(), n_epoch=epochs)))
             print(f"train {label:22s} {name:7s} " + " ".join(f"{a:5.1f}" for a in accuracies))
 
 
@@ -94,7 +94,7 @@ def main() -> None:
     ns = solution_namespace()
     ns["print"] = lambda *a, **k: None  # silence the training loops' progress lines
     if args.broken_train:
-        return broken_trains(ns, args.seeds)
+        return broken_trains(ns, args.seeds, args.epochs)
     models = {"Net": (ns["Net"], ns["train"]), "iRevNet": (ns["iRevNet"], ns["train"]),
               "ResNet": (ns["ResNet"], ns["train"]), "iResNet": (ns["iResNet"], ns["train_norm"])}
     trained = {}
