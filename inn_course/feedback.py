@@ -68,8 +68,12 @@ class RedactHiddenTests(NbGraderPreprocessor):
     def _shortened(self, text: str) -> str:
         if len(text) <= self.max_characters:
             return text
-        return (f"{text[:self.max_characters]}\n... ({len(text) - self.max_characters:,} more characters of this "
-                "output, not shown here: they are in your submitted notebook)")
+        # Cut at the end of a line: the hidden-line filter compares whole lines, and half a line could
+        # be half of a hidden test's.
+        cut = text.rfind("\n", 0, self.max_characters)
+        head = text[:cut] if cut > 0 else text[:self.max_characters]
+        return (f"{head}\n... ({len(text) - len(head):,} more characters of this output, not shown here: "
+                "they are in your submitted notebook)")
 
     def preprocess_cell(self, cell, resources, index):
         if len(cell.source) > self.max_characters:
