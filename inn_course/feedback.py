@@ -23,7 +23,7 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Integer, Unicode
 from traitlets.config import Config
 
-from . import notebooks
+from . import codescan, notebooks
 from .api import open_api
 from .paths import CourseLayout
 
@@ -42,7 +42,7 @@ class RedactHiddenTests(NbGraderPreprocessor):
     ).tag(config=True)
 
     max_characters = Integer(
-        100_000,
+        codescan.MAX_CELL_CHARS,  # the scan's bound: a cell too long to analyse is too long to highlight
         help="A cell source or an output longer than this is shown as a note saying so "
              "(the lab's longest cell has about 20,000 characters).",
     ).tag(config=True)
