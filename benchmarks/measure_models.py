@@ -23,8 +23,9 @@ from inn_course import notebooks
 from inn_course.api import prepare_environment
 from inn_course.paths import REPO_ROOT, CourseLayout
 
+# q12_check defines fft_norm_bound, which the i-ResNet's normalize() calls (it also prints Q12's check).
 CELLS = ["setup", "net", "q02_train_test_answer", "q05_split_answer", "q06_invertible_layer_answer",
-         "q07_irevnet_answer", "resnet", "q13_invertible_residual_answer", "q14_iresnet_answer"]
+         "q07_irevnet_answer", "resnet", "q12_check", "q13_invertible_residual_answer", "q14_iresnet_answer"]
 
 
 def solution_namespace() -> dict:
