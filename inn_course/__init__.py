@@ -24,3 +24,11 @@ One module per stage, as in nbgrader's own layering:
 """
 
 ASSIGNMENT = "invertible_networks"
+
+import sys as _sys
+
+# jsonschema (which nbformat imports in every nbgrader process) imports rfc3987_syntax when it is
+# installed, and that module builds a grammar for the "iri" string formats at import: 1.1 s of every
+# process here. Neither nbformat nor nbgrader checks string formats, so the course's processes do
+# without it: a grading worker (one process per submission) starts in 1.2 s instead of 2.2 s.
+_sys.modules.setdefault("rfc3987_syntax", None)

@@ -277,8 +277,8 @@ def _build_grading_kit():
     def operator_norm(weight, size=7, n_iter=500):
         """Norm of the zero-padded convolution on size x size inputs (power iteration, float64).
 
-        Power iteration approaches the norm from below; 500 steps from a fixed start
-        converged to 1e-6 on random, trained and structured kernels.
+        Power iteration approaches the norm from below; 500 steps from a fixed start came within
+        5e-6 (relative) of the dense matrix's SVD on a random 16x16x7x7 kernel, 1e-15 on structured ones.
         """
         weight = weight.detach().double()
         v = torch.randn(1, weight.shape[1], size, size, generator=torch.Generator().manual_seed(0),
@@ -751,6 +751,10 @@ assert _ax.get_xlabel() and _ax.get_ylabel(), "Label both axes of the loss plot.
 plt.close(_fig)
 print("Visible tests passed.")
 ### BEGIN HIDDEN TESTS
+# The figure the visible test drew (before test() below can touch the network): one point per loss.
+_line = _ax.lines[0].get_ydata() if _ax.lines else []
+assert len(_line) == 3 and all(abs(float(a) - b) < 1e-9 for a, b in zip(_line, _small.losses)), \
+    "plot_losses must plot net.losses, one point per epoch."
 _reference = _KIT.copy(_small)  # judged on a copy: what test() does to its network cannot move the answer
 _got = _KIT.as_float(test(_small))
 _small_acc = _KIT.accuracy(_reference)  # measured after the answer ran: nothing to read beforehand
@@ -771,11 +775,6 @@ for _seed in (0, 1, 2):
 assert len(_net.losses) == 40, "train must run n_epoch=40 epochs by default."
 assert max(_net_accuracies) >= 60.0, \
     "Net trained with your train() for 40 epochs classifies too few test digits: check the loss, batches and optimiser."
-_fig = plot_losses(_net)
-_line = _fig.axes[0].lines[0].get_ydata()
-assert len(_line) == 40 and all(abs(float(a) - b) < 1e-9 for a, b in zip(_line, _net.losses)), \
-    "plot_losses must plot net.losses, one point per epoch."
-plt.close(_fig)
 _KIT.passed.add("q02_train_test")
 _KIT.finish()  # fails the cell if the notebook changed what the tests rely on
 ### END HIDDEN TESTS
