@@ -1785,8 +1785,9 @@ class InvertibleResidual(nn.Module):
     def normalize(self, rho: float = 0.9) -> None:
         ### BEGIN SOLUTION
         weight = self.conv.weight
-        # The smallest grid on which the padded 7x7 input never wraps onto itself (Q12, part 3):
-        # 7 + k // 2 = 10; the circular convolution there bounds the layer's norm from above.
+        # Q12's bound (fft_norm_bound, written with Q12's check), on the smallest grid on which the
+        # padded 7x7 input never wraps onto itself (Q12, part 3): 7 + k // 2 = 10; the circular
+        # convolution there bounds the layer's norm from above.
         bound = fft_norm_bound(weight, grid=7 + weight.shape[-1] // 2)
         if bound > rho:
             weight.data.mul_(rho / bound)
