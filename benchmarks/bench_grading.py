@@ -8,10 +8,14 @@ cell's seconds in (1) and (2) side by side, the slowest first, and the ratios
 the course aims at (issue 17): the student's Run All against the compute floor
 (FLOOR_SECONDS, below), and one autograde against the student's Run All.
 
-Timings vary between runs on shared machines: compare the figures of one run
-with each other, and run it on an otherwise idle machine.
+Timings vary between runs on shared machines (here one run's ratio of
+autograde to Run All ranged over 1.07-1.47 in three runs of the same code), so
+it runs the three executions ``--repeat`` times in turn (default 3) and reports
+each figure's best, as timeit does: the best is the run least disturbed by
+other work. Compare the figures of one invocation with each other, on an
+otherwise idle machine.
 
-    make benchmark            (or: .venv/bin/python benchmarks/bench_grading.py [--cells 12])
+    make benchmark            (or: .venv/bin/python benchmarks/bench_grading.py [--cells 12] [--repeat 3])
 """
 
 from __future__ import annotations
@@ -72,25 +76,36 @@ def table(student: dict[str, float], graded: dict[str, float], rows: int) -> str
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cells", type=int, default=12, help="rows of the per-cell table (default 12)")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds of the three executions; each figure's "
+                        "best is reported (default 3)")
     args = parser.parse_args(argv)
     prepare_environment()
+    rounds = []  # per round: (student wall, student cells, graded wall, graded cells, autograde wall)
     with tempfile.TemporaryDirectory() as tmp:
         layout = copy_course(Path(tmp))
         config = load_config(layout)  # the copy's own gradebook, shared by release and autograde
         release.generate_release(layout, config)
         answers = submissions.sample(layout, "reference")
-
-        student_wall, student_cells = run(submissions.sample(layout, "reference"), tmp)
-        graded_wall, graded_cells = run(notebooks.read(layout.source_notebook), tmp)
-
         submissions.submit(layout, "bench", answers)
-        started = time.perf_counter()
-        [result] = grade.autograde(layout, ["bench"], config)
-        if not result.success:
-            print(result.error, file=sys.stderr)
-        autograded = time.perf_counter() - started
+        for _ in range(args.repeat):
+            student_wall, student_cells = run(submissions.sample(layout, "reference"), tmp)
+            graded_wall, graded_cells = run(notebooks.read(layout.source_notebook), tmp)
+            started = time.perf_counter()
+            [result] = grade.autograde(layout, ["bench"], config)
+            if not result.success:
+                print(result.error, file=sys.stderr)
+            rounds.append((student_wall, student_cells, graded_wall, graded_cells, time.perf_counter() - started))
 
-    print(f"machine: {torch.get_num_threads()} torch threads, python {sys.version.split()[0]}\n")
+    def best(index: int):
+        values = [r[index] for r in rounds]
+        if isinstance(values[0], dict):
+            return {cell: min(v.get(cell, 0.0) for v in values) for cell in values[0]}
+        return min(values)
+
+    student_wall, student_cells, graded_wall, graded_cells, autograded = (best(i) for i in range(5))
+    ratios = sorted(r[4] / r[0] for r in rounds)
+    print(f"machine: {torch.get_num_threads()} torch threads, python {sys.version.split()[0]}; "
+          f"best of {args.repeat} rounds\n")
     print(table(student_cells, graded_cells, args.cells))
     print()
     print(f"student's Run All (kernel start included):   {student_wall:6.1f} s  "
@@ -100,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
           f"= {autograded / student_wall:.2f}x the student's Run All (target: at most 1.3x); "
           f"score {result.score:g}/{result.max_score - result.pending_manual:g}")
     print(f"nbgrader's own overhead per submission:      {autograded - graded_wall:6.1f} s")
+    print(f"autograde / Run All within each round:       {', '.join(f'{r:.2f}x' for r in ratios)}")
     return 0 if result.success and result.score == result.max_score - result.pending_manual else 1
 
 
