@@ -16,11 +16,15 @@ c.CourseDirectory.assignment_id = "invertible_networks"
 c.Execute.timeout = 600
 c.Execute.startup_timeout = 120
 
-# Execute, bounded: every output is cut to a size as it arrives (nbgrader's LimitOutput below counts
-# only lines, after the run), and a kernel that ignores the interrupt at a cell's time limit is killed
-# 10 s later (inn_course/execution.py). The rest is nbgrader 0.9.6's own list.
+# The judge in place of nbgrader's Execute (inn_course/judge.py): the notebook runs in the kernel
+# as nbgrader would run it, but for its test cells; then the hidden tests (the answer key,
+# lab/invertible_networks_hidden_tests.py) run in nbgrader's own process, ask the kernel for data,
+# check it against their own computations and write each test cell's outputs and points. Nothing
+# the kernel runs can change a score. Outputs are cut to a size as they arrive (nbgrader's LimitOutput
+# below counts only lines, after the run), and a kernel that ignores the interrupt at a cell's time
+# limit, or stops replying, is killed (inn_course/execution.py). The rest is nbgrader 0.9.6's own list.
 c.Autograde.autograde_preprocessors = [
-    "inn_course.execution.BoundedExecute",
+    "inn_course.judge.JudgedExecute",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",

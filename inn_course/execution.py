@@ -1,4 +1,4 @@
-"""nbgrader's Execute with limits that hold against a hostile notebook: output size and cell time.
+"""nbgrader's Execute with limits that hold against a hostile notebook: output size, cell time, replies.
 
 nbgrader caps output by *lines* (``LimitOutput``, after the run): one 100 MB
 line, or a 50 MB expression result, passes and makes the graded notebook,
@@ -6,37 +6,35 @@ its copies and the feedback HTML that large. And on a cell's time limit
 nbgrader interrupts the kernel; a cell that swallows the interrupt holds
 the grader until the next limit, cell after cell.
 
-``BoundedExecute`` (configured in ``nbgrader_config.py`` in place of
-``Execute``):
+``BoundedExecute`` (the base of the judge's ``JudgedExecute``, ``judge.py``):
 
 - bounds every output *as its message arrives*, before it is stored, copied
   or rendered: each output to ``max_output_chars`` characters (images to
   ``max_image_chars``), each cell to ``max_cell_chars`` and the notebook to
-  ``max_notebook_chars``; what is cut says so in the output itself;
+  ``max_notebook_chars``; what is cut says so in the output itself. No message
+  from the kernel may exceed ``max_message_bytes`` at all (ZeroMQ drops it on
+  receipt), so one huge ``print`` never reaches the grader's memory;
 - after the interrupt at a cell's time limit, waits ``interrupt_grace``
   seconds for the kernel to stop; a kernel that has not stopped is killed and
   the notebook is not graded (``KILLED_MARK`` in nbgrader's error, flagged);
-- in a test cell, keeps as a result only the cell's own value: nbgrader
-  scores the *first* ``execute_result`` of a test cell as partial credit (and a
-  non-number as full credit), and student code called by the test can show
-  one (``sys.displayhook(...)``). A cell graded property by property keeps its
-  last result (its score) unless it failed; any other test cell, pass or
-  fail, keeps none; every other result becomes a plain display. A test cell
-  graded by property (its source ends with ``SCORED_MARK``) that reports no
-  score fails, instead of getting nbgrader's full credit for "no output".
+- stops waiting for a kernel that reported a cell finished (status idle) but
+  sent no reply within ``reply_grace`` seconds (its request handler was broken
+  by the notebook): the kernel is killed and the notebook not graded
+  (``NO_REPLY_MARK``), instead of holding the grader until the cell's time limit.
 """
 
 from __future__ import annotations
 
-import nbformat
+import asyncio
+import json
+
+import zmq
 from nbclient.exceptions import DeadKernelError
-from nbgrader import utils
 from nbgrader.preprocessors import Execute
 from traitlets import Float, Integer
 
 KILLED_MARK = "ignored the interrupt at the time limit"
-SCORED_MARK = "_KIT.finish(_score)"  # the last line of a test cell graded property by property
-NO_SCORE = "This cell reported no score (was the notebook's display of results changed?): it is not graded."
+NO_REPLY_MARK = "finished a cell without replying"
 TRUNCATED = "[output cut by the grader: {what} was longer than {limit:,} characters]"
 
 
@@ -45,23 +43,24 @@ class BoundedExecute(Execute):
     max_image_chars = Integer(2_000_000, help="Characters of one image (base64; a figure of the lab is ~60,000).").tag(config=True)
     max_cell_chars = Integer(4_000_000, help="Characters of all outputs of one cell.").tag(config=True)
     max_notebook_chars = Integer(16_000_000, help="Characters of all outputs of the notebook.").tag(config=True)
+    max_message_bytes = Integer(96 * 1024 ** 2, help="Bytes of one message from the kernel (larger ones are "
+                                "dropped by ZeroMQ): above the largest output and the judge's largest answer.").tag(config=True)
     interrupt_grace = Float(10.0, help="Seconds a kernel has to stop after the interrupt at a cell's time limit.").tag(config=True)
+    reply_grace = Float(10.0, help="Seconds between a cell's end (status idle) and its reply, at most.").tag(config=True)
 
-    def preprocess(self, nb, resources=None, km=None):
+    def reset_bounds(self) -> None:
         self._cell_chars: dict[int, int] = {}
         self._notebook_chars = 0
         self._full_cells: set[int] = set()  # cells whose budget is spent and that said so once
+
+    def preprocess(self, nb, resources=None, km=None):
+        self.reset_bounds()
         return super().preprocess(nb, resources, km)
 
-    # ---------------------------------------------------------------- test cells' scores
-    def preprocess_cell(self, cell, resources, cell_index):
-        cell, resources = super().preprocess_cell(cell, resources, cell_index)
-        if cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell):
-            scored = reports_score(cell)
-            only_own_result(cell, keep_last=scored)
-            if scored:
-                require_score(cell)
-        return cell, resources
+    async def async_start_new_kernel_client(self):
+        # Before the client's sockets exist: every socket of this context drops a larger message.
+        self.km.context.setsockopt(zmq.MAXMSGSIZE, self.max_message_bytes)
+        return await super().async_start_new_kernel_client()
 
     # ---------------------------------------------------------------- output size
     def process_message(self, msg, cell, cell_index):
@@ -71,11 +70,18 @@ class BoundedExecute(Execute):
             self._bound(msg, cell_index)
         return super().process_message(msg, cell, cell_index)
 
+    def _room(self, cell_index: int) -> int:
+        """Characters the cell may still show: its own budget, within the notebook's."""
+        cell_room = self.max_cell_chars - self._cell_chars.get(cell_index, 0)
+        return max(0, min(cell_room, self.max_notebook_chars - self._notebook_chars))
+
+    def _output_limit(self, mime: str) -> int:
+        return self.max_image_chars if mime.startswith("image/") else self.max_output_chars
+
     def _bound(self, msg: dict, cell_index: int) -> None:
         """Cut the message's content in place to what this output, its cell and the notebook may still hold."""
         content = msg["content"]
-        cell_room = self.max_cell_chars - self._cell_chars.get(cell_index, 0)
-        room = max(0, min(cell_room, self.max_notebook_chars - self._notebook_chars))
+        room = self._room(cell_index)
         used = 0
         if msg["msg_type"] == "stream":
             text = str(content.get("text", ""))
@@ -101,11 +107,11 @@ class BoundedExecute(Execute):
             data = content.get("data") or {}
             bounded = {}
             for mime, value in data.items():
-                value = value if isinstance(value, str) else str(value)
-                limit = min(self.max_image_chars if mime.startswith("image/") else self.max_output_chars, room - used)
-                if len(value) <= limit:
+                size = len(value) if isinstance(value, str) else len(json.dumps(value))  # JSON types stay structures
+                limit = min(self._output_limit(mime), room - used)
+                if size <= limit:
                     bounded[mime] = value
-                    used += len(value)
+                    used += size
             if len(bounded) < len(data):
                 notice = TRUNCATED.format(what="a result", limit=min(self.max_output_chars, max(room, 0)))
                 kept = bounded.get("text/plain", "")
@@ -113,10 +119,31 @@ class BoundedExecute(Execute):
                 used += len(notice)
             content["data"] = bounded
             content["metadata"] = {} if len(bounded) < len(data) else content.get("metadata", {})
+        self._spend(cell_index, used, room)
+
+    def _spend(self, cell_index: int, used: int, room: int) -> None:
         self._cell_chars[cell_index] = self._cell_chars.get(cell_index, 0) + used
         self._notebook_chars += used
         if used >= room:
             self._full_cells.add(cell_index)
+
+    # ---------------------------------------------------------------- a kernel that cannot reply
+    async def _async_poll_for_reply(self, msg_id, cell, timeout, task_poll_output_msg, task_poll_kernel_alive):
+        reply = asyncio.ensure_future(super()._async_poll_for_reply(
+            msg_id, cell, timeout, task_poll_output_msg, task_poll_kernel_alive))
+        await asyncio.wait({reply, task_poll_output_msg}, return_when=asyncio.FIRST_COMPLETED)
+        if reply.done() or task_poll_output_msg.cancelled() or task_poll_output_msg.exception() is not None:
+            return await reply
+        try:  # the kernel said the cell is over (status idle): its reply follows at once, if it can send one
+            return await asyncio.wait_for(asyncio.shield(reply), self.reply_grace)
+        except asyncio.TimeoutError:
+            pass
+        reply.cancel()
+        task_poll_kernel_alive.cancel()
+        self.log.error("The kernel %s: killing it", NO_REPLY_MARK)
+        await self.km.shutdown_kernel(now=True)
+        raise DeadKernelError(f"the kernel {NO_REPLY_MARK} within {self.reply_grace:g} s (its request handler "
+                              "was changed or broken): it was killed")
 
     # ---------------------------------------------------------------- cell time
     async def _async_handle_timeout(self, timeout, cell=None):
@@ -134,34 +161,3 @@ class BoundedExecute(Execute):
 
 def _cut(text: str, limit: int, what: str) -> str:
     return text if len(text) <= limit else text[:limit] + " " + TRUNCATED.format(what=what, limit=limit)
-
-
-def reports_score(cell) -> bool:
-    """Is this test cell graded property by property (its last line reports the points earned)?"""
-    lines = [line.strip() for line in cell.source.splitlines() if line.strip() and not line.strip().startswith("#")]
-    return bool(lines) and lines[-1].startswith(SCORED_MARK)
-
-
-def only_own_result(cell, keep_last: bool = True) -> None:
-    """Leave at most one ``execute_result`` in a test cell: with ``keep_last``, the last one (the cell's own
-    value, shown when the cell ends; figures may follow it), and none if the cell failed or scores
-    pass/fail (any result there was shown by student code the test called).
-
-    The others become ``display_data``, which nbgrader does not read as a score.
-    """
-    outputs = cell.get("outputs", [])
-    failed = any(o.get("output_type") == "error" for o in outputs)
-    results = [i for i, o in enumerate(outputs) if o.get("output_type") == "execute_result"]
-    last = results[-1] if results and keep_last and not failed else None
-    for index, output in enumerate(outputs):
-        if output.get("output_type") == "execute_result" and index != last:
-            output["output_type"] = "display_data"
-            output.pop("execution_count", None)
-
-
-def require_score(cell) -> None:
-    """A test cell graded by property must end with its score: without one, fail it (nbgrader would give full credit)."""
-    outputs = cell.get("outputs", [])
-    if any(o.get("output_type") in ("error", "execute_result") for o in outputs):
-        return
-    outputs.append(nbformat.v4.new_output("error", ename="AssertionError", evalue=NO_SCORE, traceback=[NO_SCORE]))
