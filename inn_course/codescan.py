@@ -253,6 +253,10 @@ class _Visitor(ast.NodeVisitor):
         for alias in node.names:
             if alias.name == "*" or _is_dunder(alias.name) or alias.name.startswith("_"):
                 self.add(node, "introspection")
+            if node.module == "os":  # from os import system: the call then needs no "os." to be seen
+                for kind, calls in OS_CALLS.items():
+                    if alias.name in calls:
+                        self.add(node, kind)
         self.generic_visit(node)
 
     def _module(self, node: ast.AST, name: str) -> None:

@@ -12,8 +12,9 @@ the grader until the next limit, cell after cell.
   or rendered: each output to ``max_output_chars`` characters (images to
   ``max_image_chars``), each cell to ``max_cell_chars`` and the notebook to
   ``max_notebook_chars``; what is cut says so in the output itself. No message
-  from the kernel may exceed ``max_message_bytes`` at all (ZeroMQ drops it on
-  receipt), so one huge ``print`` never reaches the grader's memory;
+  from the kernel may exceed ``max_message_bytes`` at all: ZeroMQ drops it on
+  receipt and disconnects the kernel's output, so one huge ``print`` never
+  reaches the grader's memory, and the notebook ends ungraded (flagged);
 - after the interrupt at a cell's time limit, waits ``interrupt_grace``
   seconds for the kernel to stop; a kernel that has not stopped is killed and
   the notebook is not graded (``KILLED_MARK`` in nbgrader's error, flagged);
@@ -30,6 +31,7 @@ import json
 
 import zmq
 from nbclient.exceptions import DeadKernelError
+from nbclient.util import run_sync
 from nbgrader.preprocessors import Execute
 from traitlets import Float, Integer
 
@@ -43,8 +45,9 @@ class BoundedExecute(Execute):
     max_image_chars = Integer(2_000_000, help="Characters of one image (base64; a figure of the lab is ~60,000).").tag(config=True)
     max_cell_chars = Integer(4_000_000, help="Characters of all outputs of one cell.").tag(config=True)
     max_notebook_chars = Integer(16_000_000, help="Characters of all outputs of the notebook.").tag(config=True)
-    max_message_bytes = Integer(96 * 1024 ** 2, help="Bytes of one message from the kernel (larger ones are "
-                                "dropped by ZeroMQ): above the largest output and the judge's largest answer.").tag(config=True)
+    max_message_bytes = Integer(128 * 1024 ** 2, help="Bytes of one message from the kernel (a larger one is "
+                                "dropped by ZeroMQ, and the kernel's output with it): above any output the bounds "
+                                "above keep and the judge's largest answer.").tag(config=True)
     interrupt_grace = Float(10.0, help="Seconds a kernel has to stop after the interrupt at a cell's time limit.").tag(config=True)
     reply_grace = Float(10.0, help="Seconds between a cell's end (status idle) and its reply, at most.").tag(config=True)
 
@@ -58,9 +61,22 @@ class BoundedExecute(Execute):
         return super().preprocess(nb, resources, km)
 
     async def async_start_new_kernel_client(self):
-        # Before the client's sockets exist: every socket of this context drops a larger message.
-        self.km.context.setsockopt(zmq.MAXMSGSIZE, self.max_message_bytes)
-        return await super().async_start_new_kernel_client()
+        make_client = self.km.client
+
+        def capped_client(**kwargs):
+            client = make_client(**kwargs)
+            # Before its sockets exist: each one drops (and disconnects on) a message over the cap, so one
+            # huge print never reaches the grader's memory; the notebook's output then stops, and it is not graded.
+            client.context.setsockopt(zmq.MAXMSGSIZE, self.max_message_bytes)
+            return client
+
+        self.km.client = capped_client
+        try:
+            return await super().async_start_new_kernel_client()
+        finally:
+            del self.km.client
+
+    start_new_kernel_client = run_sync(async_start_new_kernel_client)  # nbclient's own is bound to its method
 
     # ---------------------------------------------------------------- output size
     def process_message(self, msg, cell, cell_index):

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from traitlets.config import Config
 
-from . import execution, notebooks, processes, submissions
+from . import execution, judge, notebooks, processes, submissions
 from .api import load_config, open_api, unix_socket_kernels
 from .paths import CourseLayout
 
@@ -80,6 +80,12 @@ def _autograde_one(api, layout: CourseLayout, student: str, baseline: submission
         result.flags.extend(_run_time_flags(layout, student))
     elif execution.KILLED_MARK in result.error + log:
         result.flags.append(f"a cell ignored the interrupt at the time limit: its kernel was killed, not graded")
+    elif execution.NO_REPLY_MARK in result.error + log:
+        result.flags.append("the kernel stopped replying to requests (its request handler was changed or broken): "
+                            "killed, not graded")
+    elif "Timeout waiting for IOPub output" in result.error + log:
+        result.flags.append(f"the kernel's output stopped arriving (a message over "
+                            f"{execution.BoundedExecute.max_message_bytes.default_value // 2 ** 20} MB?): not graded")
     elif any(sign in result.error + log for sign in ("DeadKernelError", "Kernel died")):
         result.flags.append("the kernel died while running it (os._exit, a crash, or out of memory): not graded")
     else:
@@ -87,13 +93,8 @@ def _autograde_one(api, layout: CourseLayout, student: str, baseline: submission
     return result
 
 
-# The start of the message a hidden test fails with when the notebook changed what tests rely on
-# (the grading kit's intact(), in lab/invertible_networks.py).
-GRADING_CHANGED = "The grading environment was changed by code in this notebook"
-
-
 def _run_time_flags(layout: CourseLayout, student: str) -> list[str]:
-    """What the graded run itself shows: cells stopped by the time limit, outputs cut, the tests' environment changed."""
+    """What the graded run itself shows: cells stopped by the time limit, outputs cut, what the judge noted."""
     nb = notebooks.read(layout.notebook("autograded", student))
 
     def cells(found) -> list[str]:
@@ -110,9 +111,10 @@ def _run_time_flags(layout: CourseLayout, student: str) -> list[str]:
     cut = cells(lambda o: execution.TRUNCATED.split("{")[0] in text(o))
     if cut:
         flags.append(f"outputs cut to their size limit: {', '.join(cut)}")
-    changed = cells(lambda o: str(o.get("evalue", "")).startswith(GRADING_CHANGED))
-    if changed:
-        flags.append(f"grading environment changed by the notebook: {', '.join(changed)} scored 0, check by hand")
+    notes = sorted({line[len(judge.NOTE):].strip() for c in nb.cells if judge.is_test_cell(c)
+                    for o in c.get("outputs", []) for line in text(o).splitlines() if line.startswith(judge.NOTE)})
+    if notes:
+        flags.append(f"the judge's notes: {'; '.join(notes)}")
     return flags
 
 

@@ -26,6 +26,11 @@ class CourseLayout:
         return self.root / "lab" / f"{self.assignment}.py"
 
     @property
+    def hidden_tests(self) -> Path:
+        """The answer key: the hidden tests the judge runs outside the student's kernel (``judge.py``)."""
+        return self.root / "lab" / f"{self.assignment}_hidden_tests.py"
+
+    @property
     def config_file(self) -> Path:
         return self.root / "nbgrader_config.py"
 

@@ -20,7 +20,9 @@ enough to set the sandbox up, then ``exec``s bubblewrap:
    (``nobody`` by default) with no groups and no capabilities, and sets
    ``no_new_privs``: inside, uid checks, ``RLIMIT_NPROC`` and file ownership
    mean what they say;
-5. it runs ``bwrap`` with a cleared environment (an allow-list is passed),
+5. it closes every descriptor it inherited but those, with stdin, stdout and
+   stderr on /dev/null (a worker's are its log file, outside the sandbox);
+6. it runs ``bwrap`` with a cleared environment (an allow-list is passed),
    every namespace new (no network: the kernel talks to nbgrader over Unix
    sockets in one folder of its own), no nested user namespaces, the system,
    Python and MNIST read-only, ``/tmp`` and the working folder as tmpfs mounts
@@ -237,7 +239,25 @@ def launch(spec_path: str, connection_file: str) -> None:
         os.setgroups([])
         os.setresgid(uid, uid, uid)
         os.setresuid(uid, uid, uid)
+    _only_descriptors({connection_fd, *files.values()})
     os.execv(bwrap, argv)
+
+
+def _only_descriptors(keep: set[int]) -> None:
+    """Close every inherited descriptor but ``keep`` (what bubblewrap copies in); stdin, stdout and stderr
+    become /dev/null. The launcher inherits the grader's: a worker's are its log file, open for writing
+    outside the sandbox, where a kernel could write without end."""
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2 and fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:  # the listing's own descriptor, already closed
+                pass
 
 
 def _prctl(option: int, value: int) -> None:

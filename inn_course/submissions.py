@@ -107,7 +107,6 @@ class Baseline:
                          if c.cell_type == "code" and notebooks.nbgrader(c).get("locked"))
 
 
-KIT_GRADE_ID = "grading_kit"  # the hidden cell that records the tests' environment (lab/invertible_networks.py)
 MAX_NOTEBOOK_BYTES = 32 * 1024 ** 2  # the answered notebook with its figures is under 2 MB
 MAX_CELLS = 2000  # the release has under 150
 # nbgrader metadata a student has no reason to change; a changed grade_id would make nbgrader
@@ -293,11 +292,6 @@ def _scan(layout: CourseLayout, student: str, baseline: Baseline) -> Scan:
         result.flags.append(f"locked cells edited, restored from the source: {', '.join(edited)}")
 
     student_cells = student_code_cells(nb, baseline)
-    kit = next((i for i, c in enumerate(nb.cells) if notebooks.grade_id(c) == KIT_GRADE_ID), None)
-    early = [str(c.get("id", "?")) for c in nb.cells[:kit or 0] if any(c is s for s in student_cells)]
-    if early:
-        result.flags.append(f"code before the grading kit (it runs before the tests record their environment): "
-                            f"cells {', '.join(printable(e, 40) for e in early[:3])}")
     context = codescan.Context.of([*baseline.locked_sources, *(c.source for c in student_cells)])
     findings = [f for cell in student_cells
                 for f in codescan.scan_code(str(cell.get("id", "?")), cell.source, context)]

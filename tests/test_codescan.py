@@ -15,7 +15,7 @@ HOSTILE = {
     "introspection": ["import sys\nsys.modules", "import gc", "print(_expected)", "f = lambda: 0\nf.__globals__"],
     "patch": [catalogue.PATCHED_TORCH, "F.relu = torch.sigmoid", "nn.Module.__call__ = None"],
     "compare": [catalogue.ERROR_ALWAYS_SMALL],
-    "process": [catalogue.BACKGROUND_PROCESS, catalogue.KERNEL_EXIT, "!ls", "import threading"],
+    "process": [catalogue.BACKGROUND_PROCESS, catalogue.KERNEL_EXIT, "!ls", "import threading", "from os import system\nsystem('id')"],
     "network": [catalogue.NETWORK, "import urllib.request", "torch.hub.load('a', 'b')"],
     "files": [catalogue.READS_FILES, "open('/etc/passwd').read()", "torch.save(model, path)",
               "np.load('../../secret.npy')", "import shutil"],

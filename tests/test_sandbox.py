@@ -43,11 +43,13 @@ slow = pytest.mark.slow  # each starts a kernel (1-15 s): out of `make quick`
 
 
 @contextmanager
-def kernel(tmp_path: Path, limits: sandbox.Limits = sandbox.Limits(), files: Path | None = None):
-    """A sandboxed kernel; yields (run, box, km): run(code) -> everything it printed (errors included)."""
+def kernel(tmp_path: Path, limits: sandbox.Limits = sandbox.Limits(), files: Path | None = None, stdout=None):
+    """A sandboxed kernel; yields (run, box, km): run(code) -> everything it printed (errors included).
+
+    ``stdout``: a file the launcher is started with as stdout and stderr (a grading worker's log)."""
     box = sandbox.KernelSandbox(tmp_path / "box", tmp_path / "course" / "autograded" / "s" / "a", files, limits)
     km = KernelManager(kernel_name="python3", config=box.install({}))
-    km.start_kernel()
+    km.start_kernel(**({"stdout": stdout, "stderr": stdout} if stdout else {}))
     client = km.client()
     client.start_channels()
     try:
@@ -226,22 +228,29 @@ def test_process_count_is_capped(tmp_path):
 @needs_sandbox
 @slow
 def test_no_descriptor_leads_out(tmp_path):
-    """Does the kernel hold no descriptor of the launcher's (a folder outside, the connection file)?"""
-    with kernel(tmp_path) as (run, _, _):
-        targets = json.loads(run("""
-            import os, json
-            fds = os.listdir('/proc/self/fd')
-            targets = []
-            for fd in fds:
-                try:
-                    targets.append(os.readlink(f'/proc/self/fd/{fd}'))
-                except OSError:
-                    pass
-            print(json.dumps(targets))
-        """))
+    """Does the kernel hold no descriptor of the launcher's (a folder outside, the connection file, the worker's
+    log file it was started with as stdout and stderr, an open file of the grader's)?"""
+    log = tmp_path / "student.log"
+    with open(log, "w") as handle, open(tmp_path / "grader-secret", "w") as secret:
+        os.set_inheritable(secret.fileno(), True)
+        with kernel(tmp_path, stdout=handle) as (run, _, _):
+            targets = json.loads(run("""
+                import os, json
+                targets = {}
+                for fd in os.listdir('/proc/self/fd'):
+                    try:
+                        targets[fd] = os.readlink(f'/proc/self/fd/{fd}')
+                    except OSError:
+                        pass
+                print(json.dumps(targets))
+            """))
     # Its own pipes, sockets, event descriptors, devices and (deleted) files of its own /tmp: nothing else.
-    outside = [t for t in targets if not t.startswith(("socket:", "pipe:", "anon_inode:", "/dev/", "/tmp/"))]
+    outside = [t for t in targets.values() if not t.startswith(("socket:", "pipe:", "anon_inode:", "/dev/", "/tmp/"))]
     assert targets and outside == []
+    # (tmp_path is under /tmp too: the grader's files, named.) ipykernel keeps a copy of the stdout it was
+    # started with, to echo to: /dev/null, not the worker's log.
+    assert str(log) not in targets.values() and str(tmp_path / "grader-secret") not in targets.values()
+    assert "/dev/null" in targets.values() and log.read_text() == ""
 
 
 @needs_sandbox
@@ -341,47 +350,16 @@ def test_an_interruptible_loop_stops_at_the_limit_and_the_rest_runs(tmp_path):
     assert any(o.get("ename") in {"KeyboardInterrupt", "CellTimeoutError"} for o in nb.cells[0].outputs)
 
 
-def test_configured_preprocessors_are_nbgraders_with_bounded_execute(repo):
-    """Is the course's autograde list nbgrader's own, with BoundedExecute in place of Execute?"""
+def test_configured_preprocessors_are_nbgraders_with_the_judge(repo):
+    """Is the course's autograde list nbgrader's own, with the judge (a bounded Execute) in place of Execute?"""
     from nbgrader.converters import Autograde
 
+    from inn_course import judge
     from inn_course.api import load_config
 
     configured = list(load_config(repo).Autograde.autograde_preprocessors)
     default = [p.__name__ for p in Autograde.class_traits()["autograde_preprocessors"].default()]
-    assert configured[0] == "inn_course.execution.BoundedExecute"
-    assert [c.rsplit(".", 1)[1] for c in configured] == ["BoundedExecute"] + default[1:]
-    assert default[0] == "Execute" and issubclass(execution.BoundedExecute, __import__("nbgrader").preprocessors.Execute)
-
-
-@needs_sandbox
-@slow
-def test_a_test_cell_is_scored_by_its_own_result_only(tmp_path):
-    """Can student code called by a test cell not set its score (a result shown before the cell's own, or a
-    hidden result), and does a cell graded by property that reports no score fail rather than score full?"""
-    from nbgrader import utils
-
-    sources = [
-        "import types\n_KIT = types.SimpleNamespace(finish=lambda score: score)\n_score = 2.0",
-        "import sys\nsys.displayhook(4.0)  # shown by 'student code' before the cell's own result\n"
-        + execution.SCORED_MARK,
-        "import sys\nsys.displayhook('full credit, please')\nraise AssertionError('a wrong answer')",
-        "get_ipython().ast_node_interactivity = 'none'",
-        execution.SCORED_MARK + "  # the cell's own result is no longer shown",
-        "sys.displayhook(0.5)  # a pass/fail test cell that passes: its points are not a result's to set",
-    ]
-    # (A result shown by student code *and* the cell's own hidden is the in-kernel kit's to catch: it fails
-    # every hidden test once ast_node_interactivity changes, and the scan flags the attribute.)
-    box = sandbox.KernelSandbox(tmp_path / "box", tmp_path / "work")
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
-    for index in (1, 2, 4, 5):
-        nb.cells[index].metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "points": 4,
-                                                "grade_id": f"t{index}", "schema_version": 3}
-    try:
-        execution.BoundedExecute(config=box.install({}), timeout=60, allow_errors=True).preprocess(
-            nb, {"metadata": {"path": str(tmp_path)}})
-    finally:
-        box.close()
-    scores = [utils.determine_grade(nb.cells[index])[0] for index in (1, 2, 4, 5)]
-    assert scores == [2.0, 0, 0, 4.0], scores
-    assert execution.NO_SCORE in json.dumps(nb.cells[4].outputs)
+    assert configured[0] == "inn_course.judge.JudgedExecute"
+    assert [c.rsplit(".", 1)[1] for c in configured] == ["JudgedExecute"] + default[1:]
+    assert default[0] == "Execute" and issubclass(judge.JudgedExecute, execution.BoundedExecute)
+    assert issubclass(execution.BoundedExecute, __import__("nbgrader").preprocessors.Execute)
