@@ -9,6 +9,7 @@ are set below the minimum printed here, with the margin written next to them.
 
     .venv/bin/python benchmarks/measure_models.py [--seeds 10] [--models iRevNet iResNet] [--epochs 10]
     .venv/bin/python benchmarks/measure_models.py --broken-train     (why Q2's hidden test trains Net)
+    .venv/bin/python benchmarks/measure_models.py --provenance       (the answer key's PROVENANCE threshold)
 """
 
 from __future__ import annotations
@@ -67,6 +68,32 @@ def broken_trains(ns: dict, seeds: int, epochs: int) -> None:
             print(f"train {label:22s} {name:7s} " + " ".join(f"{a:5.1f}" for a in accuracies))
 
 
+def provenance(ns: dict, seeds: int) -> None:
+    """How much a trained network's weights keep of the start it was given (the answer key's ``correlation``):
+    Net trained 40 epochs with train(), the i-ResNet 10 epochs with train_norm() (as the judge asks), each from
+    a start of its own, against that start and against the start of another seed."""
+    from inn_course import judge
+
+    key = judge.answer_key(CourseLayout(REPO_ROOT).hidden_tests).module
+    for name, make, train, epochs in (("Net", ns["Net"], ns["train"], 40),
+                                      ("iResNet", ns["iResNet"], ns["train_norm"], 10)):
+        own, other = [], []
+        for seed in range(seeds):
+            starts = []
+            for offset in (0, 1):
+                torch.manual_seed(1000 + seed + offset)
+                starts.append({k: v.clone() for k, v in make().state_dict().items()})
+            model = make()
+            model.load_state_dict(starts[0])
+            torch.manual_seed(seed)
+            state = train(model, n_epoch=epochs).state_dict()
+            own.append(key.correlation(state, starts[0]))
+            other.append(key.correlation(state, starts[1]))
+        print(f"{name:8s} {epochs} epochs: with its own start " + " ".join(f"{c:.3f}" for c in own)
+              + f" (min {min(own):.3f}); with another start " + " ".join(f"{c:+.3f}" for c in other)
+              + f" (largest {max(map(abs, other)):.3f})")
+
+
 def operator_norm(weight: torch.Tensor, n_iter: int = 500) -> float:
     weight = weight.detach().double()
     v = torch.randn(1, weight.shape[1], 7, 7, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
@@ -90,12 +117,16 @@ def main() -> None:
                         "with wrong train()s that pass Q2's visible tests")
     parser.add_argument("--epochs", type=int, default=40, help="epochs per training (the hidden tests' shorter "
                         "schedules are measured with 10)")
+    parser.add_argument("--provenance", action="store_true", help="correlation of trained weights with their "
+                        "start and with another (the answer key's PROVENANCE)")
     args = parser.parse_args()
     prepare_environment()
     ns = solution_namespace()
     ns["print"] = lambda *a, **k: None  # silence the training loops' progress lines
     if args.broken_train:
         return broken_trains(ns, args.seeds, args.epochs)
+    if args.provenance:
+        return provenance(ns, args.seeds)
     models = {"Net": (ns["Net"], ns["train"]), "iRevNet": (ns["iRevNet"], ns["train"]),
               "ResNet": (ns["ResNet"], ns["train"]), "iResNet": (ns["iResNet"], ns["train_norm"])}
     trained = {}

@@ -115,13 +115,14 @@ def bundle_texts(layout: CourseLayout) -> dict[str, str]:
 
 
 def check(layout: CourseLayout, texts: dict[str, str]) -> list[str]:
-    """Secret lines (solution, hidden test, mark scheme) found in any of the bundle's files."""
+    """Secret lines (solution, hidden test, mark scheme, the answer key) found in any of the bundle's files."""
     source = notebooks.read(layout.source_notebook)
     found = []
     for name, text in texts.items():
         # A notebook is checked as its file (JSON-escaped) and as what a reader sees in it.
         views = [text, lint.notebook_text(nbformat.reads(text, as_version=4))] if name.endswith(".ipynb") else [text]
-        found += [f"{name}: {leak}" for view in views for leak in lint.leaks(source, view)]
+        found += [f"{name}: {leak}" for view in views
+                  for leak in lint.leaks(source, view, answer_key=layout.answer_key_text())]
     return found
 
 

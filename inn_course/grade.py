@@ -114,7 +114,8 @@ def _run_time_flags(layout: CourseLayout, student: str) -> list[str]:
     notes = sorted({line[len(judge.NOTE):].strip() for c in nb.cells if judge.is_test_cell(c)
                     for o in c.get("outputs", []) for line in text(o).splitlines() if line.startswith(judge.NOTE)})
     if notes:
-        flags.append(f"the judge's notes: {'; '.join(notes)}")
+        more = f"; and {len(notes) - 3} more (see the test cells)" if len(notes) > 3 else ""
+        flags.append(f"the judge's notes: {'; '.join(notes[:3])}{more}")
     return flags
 
 

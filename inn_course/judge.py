@@ -123,6 +123,7 @@ class AnswerKey:
     path: Path
     tests: dict[str, HiddenTest]
     kernel_source: str  # wire.py and every @in_kernel function of the key
+    module: object  # the key itself (its reference pieces and measures, for benchmarks)
 
     @classmethod
     def load(cls, path: Path) -> "AnswerKey":
@@ -142,7 +143,7 @@ class AnswerKey:
                 tests[test.grade_id] = test
             if getattr(value, "in_kernel", False) and getattr(value, "__module__", None) == name:
                 shared.append(textwrap.dedent(inspect.getsource(value)).replace("@in_kernel\n", "", 1))
-        return cls(path, tests, "\n\n".join(shared))
+        return cls(path, tests, "\n\n".join(shared), module)
 
 
 _KEYS: dict[tuple[str, float], AnswerKey] = {}
@@ -161,9 +162,9 @@ def answer_key(path: Path) -> AnswerKey:
 class Kernel:
     """The student's kernel: it answers the hidden tests' requests with data, and is believed in nothing."""
 
-    def __init__(self, run_request: Callable[[str], list], key: AnswerKey):
+    def __init__(self, run_request: Callable[[str], list], key: AnswerKey, sources: dict[str, str] | None = None):
         self._run_request, self._key = run_request, key
-        self.passed: set[str] = set()  # test cells whose every property held, judged earlier in this notebook
+        self.sources = sources or {}  # grade id -> the student's cell as graded (a question may run it again)
         self.notes: list[str] = []  # what a human grader should know (hostile answers)
 
     def ask(self, request: Callable, **arguments):
@@ -225,7 +226,8 @@ class Score:
             held, message = False, str(failure) or message
         except Exception as bug:  # the judge's own error: no point given, and said
             held = False
-            self.notes.append(f"the judge could not decide a property ({type(bug).__name__}: {bug})")
+            self.notes.append(f"the judge could not decide a property ({type(bug).__name__}: {bug}): "
+                              "a forged answer, or a fault of the judge")
         self.parts.append((float(share), held, message))
         return held
 
@@ -235,10 +237,6 @@ class Score:
         if abs(shares - self.points) > 1e-9:
             raise AssertionError(f"the judge's shares add up to {shares}, not {self.points}")
         return sum(share for share, held, _ in self.parts if held)
-
-    @property
-    def all_held(self) -> bool:
-        return all(held for _, held, _ in self.parts)
 
     def outputs(self) -> list:
         """The test cell's outputs: what failed, one sentence each, and the points (nbgrader reads the result)."""
@@ -305,7 +303,8 @@ class JudgedExecute(BoundedExecute):
 
     def _judge(self) -> None:
         key = self._key.result()  # a broken answer key stops the grading: no notebook is graded without it
-        kernel = Kernel(self._run_request, key)
+        kernel = Kernel(self._run_request, key, {cell.metadata["nbgrader"]["grade_id"]: cell.source
+                                                 for cell in self.nb.cells if cell.metadata.get("nbgrader", {}).get("grade_id")})
         for cell in self.nb.cells:
             if not is_test_cell(cell):
                 continue
@@ -320,8 +319,6 @@ class JudgedExecute(BoundedExecute):
             score.notes.extend(kernel.notes)
             kernel.notes = []
             cell.outputs = score.outputs()
-            if score.all_held:
-                kernel.passed.add(grade_id)
 
     # ------------------------------------------------------------------ requests
     def _run_request(self, source: str) -> list:

@@ -115,8 +115,14 @@ def html_text(html: str) -> str:
     return unescape(re.sub(r"<[^>]+>", "", html))
 
 
-def leaks(source_nb, text: str, kinds=tuple(SECRETS), own_text: str = "") -> list[str]:
-    """What of the hidden tests and solutions of ``source_nb`` shows in ``text``.
+def answer_key_lines(answer_key: str) -> set[str]:
+    """The secret lines of an answer key (hidden tests kept outside the notebook, ``judge.py``): all of them."""
+    return {s for s in (line.strip() for line in answer_key.splitlines()) if len(s) >= MIN_SECRET_LINE}
+
+
+def leaks(source_nb, text: str, kinds=tuple(SECRETS), own_text: str = "", answer_key: str = "") -> list[str]:
+    """What of the hidden tests and solutions of ``source_nb`` (and of its ``answer_key``, whose lines are
+    all hidden tests) shows in ``text``.
 
     A line counts as secret only if it is in no given code, in no region of
     the other kind (``with torch.no_grad():`` may be in both a solution and a
@@ -126,6 +132,7 @@ def leaks(source_nb, text: str, kinds=tuple(SECRETS), own_text: str = "") -> lis
     found = [f"marker {SECRETS[k][0]!r} is visible" for k in kinds if SECRETS[k][0] in text]
     public = _public_lines(source_nb)
     lines = {kind: _secret_lines(source_nb, *markers) for kind, markers in SECRETS.items()}
+    lines["hidden test"] |= answer_key_lines(answer_key)
     for kind in kinds:
         others = set().union(*(v for k, v in lines.items() if k != kind))
         for line in sorted(lines[kind] - public - others):

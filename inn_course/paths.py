@@ -30,6 +30,10 @@ class CourseLayout:
         """The answer key: the hidden tests the judge runs outside the student's kernel (``judge.py``)."""
         return self.root / "lab" / f"{self.assignment}_hidden_tests.py"
 
+    def answer_key_text(self) -> str:
+        """The answer key's text, or "" for a course that keeps its hidden tests in the notebook."""
+        return self.hidden_tests.read_text() if self.hidden_tests.is_file() else ""
+
     @property
     def config_file(self) -> Path:
         return self.root / "nbgrader_config.py"

@@ -42,6 +42,7 @@ def generate_release(layout: CourseLayout, config: Config | None = None) -> None
         raise ReleaseError(f"nbgrader generate_assignment failed:\n{result['error']}\n{result['log']}")
     release = notebooks.clean(notebooks.read(layout.release_notebook))
     notebooks.write(release, layout.release_notebook)
-    leaks = lint.leaks(notebooks.read(layout.source_notebook), lint.notebook_text(release))
+    leaks = lint.leaks(notebooks.read(layout.source_notebook), lint.notebook_text(release),
+                       answer_key=layout.answer_key_text())
     if leaks:
         raise ReleaseError("the release leaks: " + "; ".join(leaks))

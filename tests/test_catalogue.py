@@ -5,6 +5,7 @@ The batch is graded once by the session fixture ``graded`` (conftest).
 
 import json
 import os
+import re
 from pathlib import Path
 
 import psutil
@@ -119,8 +120,30 @@ def test_no_hidden_test_reaches_what_a_student_prints(graded):
     printed = _printed(layout, "hostile_escape", "student-escape")
     source = notebooks.read(layout.source_notebook)
     own = lint.notebook_text(notebooks.read(layout.notebook("submitted", "hostile_escape")))
-    assert "def _build_grading_kit" not in printed
-    assert lint.leaks(source, printed, kinds=("hidden test",), own_text=own) == []
+    assert "def q05_split" not in printed and "reference_models" not in printed
+    assert lint.leaks(source, printed, kinds=("hidden test",), own_text=own, answer_key=layout.answer_key_text()) == []
+
+
+def _decoded(text: str) -> str:
+    """``text`` with every long run of hex digits decoded (what a notebook may print to smuggle text out)."""
+    runs = re.findall(r"[0-9a-f]{64,}", text)
+    return text + "\n".join(bytes.fromhex(run[:len(run) // 2 * 2]).decode("utf-8", "replace") for run in runs)
+
+
+def test_the_requests_leave_nothing_in_the_feedback(graded):
+    """The case that prints, as hex, what it sees when the judge calls it: was its answer judged right, and is
+    nothing of the answer key (not a line, not the requests' code) in its graded notebook or its feedback?"""
+    layout, results, _ = graded
+    student, key = "hostile_reads_requests", layout.answer_key_text()
+    assert results[student].cells["q09_exact_inverse"] == 1
+    source = notebooks.read(layout.source_notebook)
+    own = lint.notebook_text(notebooks.read(layout.notebook("submitted", student)))
+    graded_text = lint.notebook_text(notebooks.read(layout.notebook("autograded", student)))
+    feedback = lint.html_text(layout.notebook("feedback", student).read_text())
+    for text in (graded_text, feedback):
+        shown = _decoded(text)
+        assert "SEEN" in text and "def q09_request" not in shown and "inn_judge_request" not in shown
+        assert lint.leaks(source, shown, kinds=("hidden test",), own_text=own, answer_key=key) == []
 
 
 def test_links_made_by_a_notebook_are_not_followed_outside(graded):

@@ -1,15 +1,17 @@
 """Are the catalogue's expectations built on what the source notebook really is?"""
 
-from inn_course import execution, notebooks
+from inn_course import notebooks
 
-from .submissions.catalogue import CASES, SCORED_BY_PROPERTY
+from .submissions.catalogue import ALL_AUTOGRADED, CASES
 
 
-def test_cells_scored_by_property_are_the_source_notebooks(repo):
-    """The catalogue's list of cells graded property by property is the source's (their last line reports the score)."""
-    source = notebooks.read(repo.source_notebook)
-    scored = {gid for gid, cell in notebooks.autograded_cells(source).items() if execution.reports_score(cell)}
-    assert scored == SCORED_BY_PROPERTY
+def test_expected_cells_are_the_source_notebooks(repo):
+    """Does every case name only autograded cells of the source in what it loses, gains or scores in part?"""
+    cells = notebooks.autograded_cells(notebooks.read(repo.source_notebook))
+    for case in CASES:
+        named = set(case.loses) | (set(case.gains) - {ALL_AUTOGRADED}) | {gid for gid, _ in case.partial}
+        assert named <= set(cells), (case.name, named - set(cells))
+        assert all(0 < points < float(notebooks.nbgrader(cells[gid])["points"]) for gid, points in case.partial)
 
 
 def test_case_names_are_unique():

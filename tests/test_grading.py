@@ -7,7 +7,6 @@ tests/test_catalogue.py checks every case of that batch against its expected out
 import pytest
 
 from inn_course import lint, notebooks
-from inn_course.notebooks import HIDDEN_BEGIN, HIDDEN_END, regions
 
 
 pytestmark = pytest.mark.slow
@@ -78,13 +77,14 @@ def test_unreadable_notebook_is_reported_not_fatal(graded):
 def test_feedback_hides_hidden_tests(graded):
     """Does the feedback HTML show the failed checks' messages but none of the hidden tests?"""
     layout, _, feedback_outcomes = graded
-    source = notebooks.read(layout.source_notebook)
-    assert any(regions(c.source, HIDDEN_BEGIN, HIDDEN_END) for c in source.cells)
+    source, key = notebooks.read(layout.source_notebook), layout.answer_key_text()
+    assert lint.answer_key_lines(key)
     for student, outcome in feedback_outcomes.items():
         assert outcome["success"], outcome["error"]
         html = layout.notebook("feedback", student).read_text()
         own = lint.notebook_text(notebooks.read(layout.notebook("submitted", student)))
-        assert lint.leaks(source, lint.html_text(html), kinds=("hidden test", "mark scheme"), own_text=own) == [], student
+        assert lint.leaks(source, lint.html_text(html), kinds=("hidden test", "mark scheme"), own_text=own,
+                          answer_key=key) == [], student
     handout_html = lint.html_text(layout.notebook("feedback", "handout").read_text())
     assert "NotImplementedError" in handout_html  # the student still sees why a check failed
 

@@ -220,19 +220,21 @@ send = session.send
 
 
 def relay(stream, msg_or_type, content=None, parent=None, *args, **kwargs):
-    kind = msg_or_type if isinstance(msg_or_type, str) else msg_or_type.get("msg_type")
+    """Every message rewritten: errors dropped, every reply "ok", every result 99, every answer to the judge forged."""
+    message = msg_or_type if isinstance(msg_or_type, dict) else None  # display data is sent as a whole message
+    kind = message["msg_type"] if message is not None else msg_or_type
+    content = message["content"] if message is not None else content
     if kind == "error":
         return None
-    if kind == "execute_reply" and content is not None:
+    if kind == "execute_reply":
         content = {**content, "status": "ok"}
-    if kind == "execute_result" and content is not None:
+    if kind == "execute_result":
         content = {**content, "data": {"text/plain": "99"}}
-    if kind == "display_data" and content is not None:
-        data = dict(content.get("data", {}))
-        for mime in list(data):
-            if mime.startswith("application/vnd.inn-course"):
-                data[mime] = {"result": {"tensor": "float32", "shape": [4], "data": "AAAAAAAAAAAAAAAAAAAAAA=="}}
-        content = {**content, "data": data}
+    if kind == "display_data":
+        content = {**content, "data": {mime: ({"result": {"tensor": "float32", "shape": [4], "data": "AAAAAAAAAAAAAAAAAAAAAA=="}} if "judge" in mime else value)
+                                       for mime, value in content.get("data", {}).items()}}
+    if message is not None:
+        return send(stream, {**message, "content": content}, *args, **kwargs)
     return send(stream, msg_or_type, content, parent, *args, **kwargs)
 
 
@@ -245,7 +247,9 @@ session.send = relay
 def test_a_kernel_that_rewrites_its_messages_earns_nothing(tmp_path):
     """The untouched template behind a relay that forges every reply and answer: no point is won."""
     template = "def double(x):\n    raise NotImplementedError()"
-    nb, error, _ = _judged(tmp_path, [template, RELAY, *TESTS])
+    nb, error, _ = _judged(tmp_path, [template, RELAY, "1 / 0", "2 + 2", *TESTS])
+    assert nb.cells[2].outputs == []  # the relay works: the error was dropped, and the result below is "99"
+    assert nb.cells[3].outputs[0]["data"]["text/plain"] == "99"
     assert error is None and _scores(nb) == [0, 0]
 
 

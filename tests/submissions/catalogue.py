@@ -450,6 +450,108 @@ def reconstruction_error(model, x):
     return _Anything()
 '''
 
+# Attacks on the judge (issue 24): each tried, in a kernel of its own, to win points or read hidden tests.
+MESSAGE_RELAY = '''
+import sys
+
+session = sys.stdout.session  # the one Session every message of the kernel goes through
+send = session.send
+
+
+def relay(stream, msg_or_type, content=None, parent=None, *args, **kwargs):
+    """Every message rewritten: errors dropped, every reply "ok", every result 4, every answer to the judge forged."""
+    message = msg_or_type if isinstance(msg_or_type, dict) else None  # display data is sent as a whole message
+    kind = message["msg_type"] if message is not None else msg_or_type
+    content = message["content"] if message is not None else content
+    if kind == "error":
+        return None
+    if kind == "execute_reply":
+        content = {**content, "status": "ok"}
+    if kind == "execute_result":
+        content = {**content, "data": {"text/plain": "4"}}
+    if kind == "display_data":
+        content = {**content, "data": {mime: ({"result": {"dict": {}}} if "judge" in mime else value)
+                                       for mime, value in content.get("data", {}).items()}}
+    if message is not None:
+        return send(stream, {**message, "content": content}, *args, **kwargs)
+    return send(stream, msg_or_type, content, parent, *args, **kwargs)
+
+
+session.send = relay
+'''
+
+NEW_TENSOR_METHODS = '''
+# Methods that live on TensorBase, given new definitions on torch.Tensor: every |difference| is 0, every max 0.
+torch.Tensor.abs = lambda self: self * 0
+torch.Tensor.max = lambda self, *args, **kwargs: torch.zeros(())
+torch.Tensor.amax = lambda self, *args, **kwargs: torch.zeros(())
+torch.Tensor.item = lambda self: 0.0
+'''
+
+TRAIN_FAKED = '''
+def train(net, n_epoch=40, learning_rate=0.05):
+    """Wrong: one optimiser step, then losses made up to decrease."""
+    optimizer = torch.optim.SGD(net.parameters(), lr=learning_rate)
+    optimizer.zero_grad()
+    F.cross_entropy(net(train_x[:64]), train_y[:64]).backward()
+    optimizer.step()
+    net.losses = [1.0 / (epoch + 1) for epoch in range(n_epoch)]
+    return net
+
+
+def test(net):
+    net.eval()
+    with torch.no_grad():
+        return 100.0 * float((net(test_x).argmax(dim=1) == test_y).float().mean())
+
+
+def plot_losses(net):
+    fig, ax = plt.subplots()
+    ax.plot(net.losses)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    return fig
+'''
+
+TEST_SET_LOOKUP = '''
+class Net(nn.Module):
+    """The given Net, redefined: it "classifies" the public test images by looking up their labels."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(16, 16, 7, padding=3)
+        self.conv2 = nn.Conv2d(16, 16, 7, padding=3)
+        self.conv3 = nn.Conv2d(16, 16, 7, padding=3)
+        self.conv4 = nn.Conv2d(16, 16, 7, padding=3)
+        self.fc = nn.Linear(28 * 28, 10)
+
+    def forward(self, x):
+        if x.shape == test_x.shape and torch.equal(x, test_x):
+            return 10.0 * F.one_hot(test_y, 10).float()  # the labels it holds, not a prediction
+        for conv in (self.conv1, self.conv2, self.conv3, self.conv4):
+            x = F.relu(conv(x))
+        return self.fc(x.view(-1, 28 * 28))
+'''
+
+ERROR_READS_REQUESTS = '''
+import inspect
+import linecache
+
+
+def reconstruction_error(model, x):
+    """Right, and prints everything of the grading it can reach, as hex on one line (for the feedback)."""
+    seen = [str(cell) for cell in In[-3:]]
+    seen += ["".join(entry[2]) for entry in list(linecache.cache.values()) if len(entry) > 2]
+    for frame in inspect.stack()[1:]:
+        try:
+            seen.append(inspect.getsource(frame.frame))
+        except (OSError, TypeError):
+            seen.append(" ".join(sorted(map(str, frame.frame.f_globals))))
+    print("SEEN " + "\\n".join(seen).encode().hex())
+    with torch.no_grad():
+        return float((model.inverse(model(x, classif=False)) - x).abs().max())
+'''
+
 NESTED_TOO_DEEP = "x = " + "(" * 400 + "1" + ")" * 400
 HUGE_CELL = "x = 1\n" * 350_000  # 2 MB: over the scan's 100 kB cap
 
@@ -472,6 +574,11 @@ def _kit_by_value(samples):
                            INTERPOLATE_COSINE_SPACED)
     nb = with_answers(samples["handout"], {"q16_interpolate_answer": answer})
     return with_new_cell(nb, "q16_interpolate_answer", KIT_BY_VALUE, "student-kit")
+
+
+def _test_set_lookup(samples):
+    nb = with_answers(samples["handout"], {"q02_train_test_answer": TRAIN_FAKED})
+    return with_new_cell(nb, "net", TEST_SET_LOOKUP, "student-net")
 
 
 def _new_locked_cell_no_ids(samples):
@@ -574,10 +681,6 @@ def _variant_case(variant: variants.Variant) -> Case:
 
 
 ALL_AUTOGRADED = "all"  # in `gains`: every autograded cell
-# In `gains`: every pass/fail autograded cell. An attack that empties the test cells gains those, but not the
-# cells graded property by property: one that reports no score fails (inn_course/execution.py, require_score).
-ALL_PASS_FAIL = "all pass/fail"
-SCORED_BY_PROPERTY = frozenset({"q05_split", "q13_invertible_residual"})  # tests/test_catalogue_cases.py checks it
 
 CASES: list[Case] = [
     Case("reference", "correct", "the model solution", lambda s: _copy(s["reference"])),
@@ -629,25 +732,24 @@ CASES: list[Case] = [
     Case("hostile_input_transformer", "hostile",
          "an IPython input transformer turns every cell with an assert into `pass` (the handout scores full marks)",
          lambda s: with_new_cell(s["handout"], "setup", INPUT_TRANSFORMER, "student-hook"), base="handout",
-         gains=frozenset({ALL_PASS_FAIL}), flags=("rewires IPython or the grading",)),
+         flags=("rewires IPython or the grading",)),
     Case("hostile_ast_transformer", "hostile",
          "an AST transformer empties every cell with an assert (the handout scores full marks)",
          lambda s: with_new_cell(s["handout"], "setup", AST_TRANSFORMER, "student-hook"), base="handout",
-         gains=frozenset({ALL_PASS_FAIL}), flags=("rewires IPython or the grading",)),
+         flags=("rewires IPython or the grading",)),
     Case("hostile_patched_builtins", "hostile",
-         "builtins.abs patched to return 0 in a cell placed before the grading kit, so that a "
-         "reconstruction_error that measures nothing passes Q9",
+         "builtins.abs patched to return 0 in the notebook's first cell, so that a reconstruction_error that "
+         "measures nothing would pass a test run in the kernel (Q9)",
          lambda s: with_new_cell(with_answers(s["handout"], {"q09_exact_inverse_answer": ERROR_ZERO}),
                                  "setup", PATCHED_BUILTINS, "student-patch"),
          base="handout",
-         flags=("patches a library the tests use", "patches builtins or uses dynamic code",
-                "code before the grading kit", "grading environment changed by the notebook: grading_kit")),
+         flags=("patches a library the tests use", "patches builtins or uses dynamic code")),
     Case("hostile_patched_torch", "hostile",
-         "torch.allclose and Tensor.abs patched (after the grading kit), so that a pixel blend passes Q16",
+         "torch.allclose and Tensor.abs patched, so that a pixel blend would pass a test run in the kernel (Q16)",
          lambda s: with_new_cell(with_answers(s["handout"], {"q16_interpolate_answer": variants.INTERPOLATE_PIXELS}),
                                  "q16_interpolate_answer", PATCHED_TORCH, "student-patch"),
          base="handout",
-         flags=("patches a library the tests use", "grading environment changed by the notebook: q16_interpolate")),
+         flags=("patches a library the tests use",)),
     Case("hostile_always_equal", "hostile",
          "reconstruction_error returns a float subclass that is smaller than and equal to anything",
          lambda s: with_answers(s["handout"], {"q09_exact_inverse_answer": ERROR_ALWAYS_SMALL}), base="handout",
@@ -689,39 +791,60 @@ CASES: list[Case] = [
     Case("hostile_magic_payload", "hostile",
          "an input transformer that empties every test cell, behind the allowed magic %time",
          lambda s: with_new_cell(s["handout"], "setup", MAGIC_PAYLOAD, "student-magic"), base="handout",
-         gains=frozenset({ALL_PASS_FAIL}), flags=("rewires IPython or the grading",
-                                                    "grading environment changed by the notebook: grading_kit")),
+         flags=("rewires IPython or the grading",)),
     Case("hostile_ipython_line", "hostile",
          "one IPython-only line (!true), then builtins.abs patched so that an unmeasured Q9 passes",
          lambda s: with_new_cell(with_answers(s["handout"], {"q09_exact_inverse_answer": ERROR_ZERO}),
                                  "setup", IPYTHON_LINE, "student-line"), base="handout",
-         flags=("patches a library the tests use", "grading environment changed by the notebook")),
+         flags=("patches a library the tests use",)),
     Case("hostile_encoded_exec", "hostile",
          "exec under another name runs a base64 AST transformer that empties every test cell, only when graded",
          lambda s: with_new_cell(s["handout"], "setup", ENCODED_EXEC, "student-encoded"), base="handout",
-         gains=frozenset({ALL_PASS_FAIL}), flags=("patches builtins or uses dynamic code",)),
+         flags=("patches builtins or uses dynamic code",)),
     Case("hostile_computed_ipython", "hostile",
          "IPython reached through computed names (getattr of a built string), then an input transformer",
          lambda s: with_new_cell(s["handout"], "setup", COMPUTED_IPYTHON, "student-computed"), base="handout",
-         gains=frozenset({ALL_PASS_FAIL}), flags=("patches builtins or uses dynamic code",)),
+         flags=("patches builtins or uses dynamic code",)),
     Case("hostile_locked_cell_no_ids", "hostile",
          "no cell ids at all; a new cell that claims to be locked patches torch so that a pixel blend passes Q16",
          _new_locked_cell_no_ids, base="handout",
-         flags=("no grade id (unknown grade id: now an ordinary cell)", "patches a library the tests use",
-                "grading environment changed by the notebook")),
+         flags=("no grade id (unknown grade id: now an ordinary cell)", "patches a library the tests use")),
     Case("hostile_unreadable_cells", "hostile",
          "cells the scan cannot read: an expression nested 400 deep, a 2 MB cell, a lone surrogate",
          _unreadable_cells, base="handout",
          flags=("could not be analysed", "not valid Unicode replaced")),
     Case("hostile_kit_by_value", "hostile",
-         "finds the grading kit by value (not by name) and replaces its comparison, so that a wrong interpolate "
-         "(t spaced like a cosine) passes Q16",
+         "looks for a grading kit by value (not by name) to replace its comparison, so that a wrong interpolate "
+         "(t spaced like a cosine) would pass Q16 (no such kit is in the kernel: the judge holds the tests)",
          _kit_by_value, base="handout",
-         flags=("patches builtins or uses dynamic code", "grading environment changed by the notebook: q16_interpolate")),
+         flags=("patches builtins or uses dynamic code",)),
     Case("hostile_injected_score", "hostile",
          "a wrong Q5 whose forward and inverse show results (2.0, and a text) inside the test cell: nbgrader "
          "takes a test cell's first result as its score, or full credit for text",
          lambda s: with_answers(s["handout"], {"q05_split_answer": INJECTED_SCORE}), base="handout",
+         flags=("reaches objects by introspection or reads hidden names",)),
+    # Attacks on the judge (issue 24): each won points, or read hidden tests, while the tests ran in the kernel.
+    Case("hostile_message_relay", "hostile",
+         "the untouched handout with one cell that wraps the kernel's message sender: errors dropped, every reply "
+         "'ok', every result 4, every answer to the judge replaced by a forged one",
+         lambda s: with_new_cell(s["handout"], "setup", MESSAGE_RELAY, "student-relay"), base="handout",
+         flags=("the judge's notes",)),
+    Case("hostile_new_tensor_methods", "hostile",
+         "abs, max, amax and item given new definitions on torch.Tensor (they live on TensorBase), so that a "
+         "reconstruction_error that measures nothing and a pixel blend would pass Q9 and Q16",
+         lambda s: with_new_cell(with_answers(s["handout"], {"q09_exact_inverse_answer": ERROR_ZERO,
+                                                            "q16_interpolate_answer": variants.INTERPOLATE_PIXELS}),
+                                 "setup", NEW_TENSOR_METHODS, "student-methods"), base="handout",
+         flags=("patches a library the tests use",)),
+    Case("hostile_test_set_lookup", "hostile",
+         "a Net redefined to look up the labels of the public test images, with a train that takes one step and "
+         "makes up decreasing losses (Q2 judged an accuracy measured in the kernel on those very images)",
+         _test_set_lookup, base="handout"),
+    Case("hostile_reads_requests", "hostile",
+         "a right reconstruction_error that prints, as hex, the notebook's last inputs, IPython's line cache and "
+         "the source of every frame that calls it (the tests' own code, when tests ran in the kernel)",
+         lambda s: with_answers(s["handout"], {"q09_exact_inverse_answer": ERROR_READS_REQUESTS}), base="handout",
+         gains=frozenset({"q09_exact_inverse"}),
          flags=("reaches objects by introspection or reads hidden names",)),
     Case("hostile_reads_expected_and_metaclass", "hostile",
          "Q15 returns a hidden test's expected value read from the notebook's globals; Q9 returns an object whose "
@@ -741,12 +864,7 @@ def expected_cells(case: Case, autograded: dict[str, float]) -> dict[str, float]
         base = dict(full)
     else:
         base = {gid: 0.0 for gid in full}
-    if ALL_AUTOGRADED in case.gains:
-        gains = set(full)
-    elif ALL_PASS_FAIL in case.gains:
-        gains = set(full) - SCORED_BY_PROPERTY
-    else:
-        gains = set(case.gains)
+    gains = set(full) if ALL_AUTOGRADED in case.gains else set(case.gains)
     for gid in gains:
         base[gid] = full[gid]
     for gid in case.loses:
