@@ -1,26 +1,36 @@
 """Where the notebook's time goes, for a student and for the grader (a benchmark, not a test).
 
 In one run: (1) execute the reference answers in the release notebook with
-nbclient, as a student's "Restart & Run All"; (2) execute the source notebook
-(the same answers plus the hidden tests: the code autograding runs); (3)
-autograde the answers with nbgrader in a throw-away course. It prints each
-cell's seconds in (1) and (2) side by side, the slowest first, and the ratios
-the course aims at (issue 17): the student's Run All against the compute floor
-(FLOOR_SECONDS, below), and one autograde against the student's Run All.
+nbclient, as a student's "Restart & Run All"; (2) autograde the same answers
+with nbgrader in a throw-away course: the notebook runs without its test cells,
+then the judge runs the hidden tests outside the kernel (``inn_course/judge.py``),
+each of which this benchmark times. It prints each cell's seconds in (1), each
+hidden test's seconds in (2), and the ratios the course aims at: the student's
+Run All against the compute floor (FLOOR_SECONDS, below), and one autograde
+against the student's Run All.
+
+With ``--baseline CHECKOUT`` (another checkout of this repository, e.g. a
+``git worktree`` of an older commit), each round also autogrades the same
+answers with that checkout's code (its own course, release and tests, in a
+process of its own): what a change costs per submission, measured in one run.
 
 Timings vary between runs on shared machines (here one run's ratio of
 autograde to Run All ranged over 1.07-1.47 in three runs of the same code), so
-it runs the three executions ``--repeat`` times in turn (default 3) and reports
+it runs the executions ``--repeat`` times in turn (default 3) and reports
 each figure's best, as timeit does: the best is the run least disturbed by
 other work. Compare the figures of one invocation with each other, on an
 otherwise idle machine.
 
-    make benchmark            (or: .venv/bin/python benchmarks/bench_grading.py [--cells 12] [--repeat 3])
+    make benchmark            (or: .venv/bin/python benchmarks/bench_grading.py [--cells 12] [--repeat 3]
+                               [--baseline CHECKOUT])
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -30,7 +40,7 @@ from pathlib import Path
 import torch
 from nbclient import NotebookClient
 
-from inn_course import grade, notebooks, release, submissions
+from inn_course import grade, judge, release, submissions
 from inn_course.api import load_config, prepare_environment, unix_socket_kernels
 from inn_course.paths import copy_course
 
@@ -60,41 +70,82 @@ def run(nb, folder: str) -> tuple[float, dict[str, float]]:
     return wall, {cell.id: s for cell in nb.cells if (s := _seconds(cell)) is not None}
 
 
-def table(student: dict[str, float], graded: dict[str, float], rows: int) -> str:
-    """Seconds per cell in the student's run and in the graded (source) notebook, slowest first."""
-    cells = sorted(set(student) | set(graded), key=lambda c: -max(student.get(c, 0), graded.get(c, 0)))
-    lines = [f"| cell | student's Run All (s) | autograded notebook (s) |", "|---|---|---|"]
-    for cell in cells[:rows]:
-        lines.append(f"| `{cell}` | {student.get(cell, 0):.1f} | {graded.get(cell, 0):.1f} |")
+def table(student: dict[str, float], hidden: dict[str, float], rows: int) -> str:
+    """Seconds per cell in the student's run, slowest first; then seconds per hidden test in the judge."""
+    cells = sorted(student, key=lambda c: -student[c])
+    lines = ["| cell of the student's Run All | seconds |", "|---|---|"]
+    lines += [f"| `{cell}` | {student[cell]:.1f} |" for cell in cells[:rows]]
     rest = cells[rows:]
-    lines.append(f"| everything else ({len(rest)} cells) | {sum(student.get(c, 0) for c in rest):.1f} "
-                 f"| {sum(graded.get(c, 0) for c in rest):.1f} |")
-    lines.append(f"| **all cells** | **{sum(student.values()):.1f}** | **{sum(graded.values()):.1f}** |")
+    lines.append(f"| everything else ({len(rest)} cells) | {sum(student[c] for c in rest):.1f} |")
+    lines.append(f"| **all cells** | **{sum(student.values()):.1f}** |")
+    lines += ["", "| hidden test (the judge, outside the kernel; requests included) | seconds |", "|---|---|"]
+    lines += [f"| `{gid}` | {s:.2f} |" for gid, s in sorted(hidden.items(), key=lambda item: -item[1])]
+    lines.append(f"| **all hidden tests** | **{sum(hidden.values()):.1f}** |")
     return "\n".join(lines)
+
+
+def timed_hidden_tests(layout) -> dict[str, list[float]]:
+    """Time every hidden test of ``layout``'s answer key in this process (the judge caches the key it loads)."""
+    key = judge.answer_key(layout.hidden_tests)
+    seconds: dict[str, list[float]] = {}
+    for gid, test in list(key.tests.items()):
+        def run(kernel, score, run=test.run, gid=gid):
+            started = time.perf_counter()
+            run(kernel, score)
+            seconds.setdefault(gid, []).append(time.perf_counter() - started)
+        key.tests[gid] = dataclasses.replace(test, run=run)
+    return seconds
+
+
+BASELINE = """
+import sys, tempfile, time
+from pathlib import Path
+from inn_course import grade, release, submissions
+from inn_course.api import load_config
+from inn_course.paths import copy_course
+with tempfile.TemporaryDirectory() as tmp:
+    layout = copy_course(Path(tmp) / "course")
+    config = load_config(layout)
+    release.generate_release(layout, config)
+    submissions.submit(layout, "bench", submissions.sample(layout, "reference"))
+    started = time.perf_counter()
+    [result] = grade.autograde(layout, ["bench"], config)
+    print(time.perf_counter() - started, result.score)
+"""
+
+
+def baseline_autograde(checkout: Path) -> float:
+    """One autograde of the reference answers with the code (and course) of ``checkout``, in its own process."""
+    env = {**os.environ, "PYTHONPATH": str(checkout)}
+    out = subprocess.run([sys.executable, "-c", BASELINE], env=env, capture_output=True, text=True, check=True,
+                         cwd=checkout).stdout.split()
+    return float(out[-2])
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cells", type=int, default=12, help="rows of the per-cell table (default 12)")
-    parser.add_argument("--repeat", type=int, default=3, help="rounds of the three executions; each figure's "
+    parser.add_argument("--repeat", type=int, default=3, help="rounds of the executions; each figure's "
                         "best is reported (default 3)")
+    parser.add_argument("--baseline", type=Path, help="another checkout whose autograde is timed in each round")
     args = parser.parse_args(argv)
     prepare_environment()
-    rounds = []  # per round: (student wall, student cells, graded wall, graded cells, autograde wall)
+    rounds = []  # per round: (student wall, student cells, autograde wall, baseline autograde wall)
     with tempfile.TemporaryDirectory() as tmp:
         layout = copy_course(Path(tmp))
         config = load_config(layout)  # the copy's own gradebook, shared by release and autograde
         release.generate_release(layout, config)
-        answers = submissions.sample(layout, "reference")
-        submissions.submit(layout, "bench", answers)
+        submissions.submit(layout, "bench", submissions.sample(layout, "reference"))
+        hidden = timed_hidden_tests(layout)
         for _ in range(args.repeat):
             student_wall, student_cells = run(submissions.sample(layout, "reference"), tmp)
-            graded_wall, graded_cells = run(notebooks.read(layout.source_notebook), tmp)
             started = time.perf_counter()
             [result] = grade.autograde(layout, ["bench"], config)
+            autograded = time.perf_counter() - started
             if not result.success:
                 print(result.error, file=sys.stderr)
-            rounds.append((student_wall, student_cells, graded_wall, graded_cells, time.perf_counter() - started))
+            old = baseline_autograde(args.baseline.resolve()) if args.baseline else None
+            rounds.append((student_wall, student_cells, autograded, old))
 
     def best(index: int):
         values = [r[index] for r in rounds]
@@ -102,20 +153,23 @@ def main(argv: list[str] | None = None) -> int:
             return {cell: min(v.get(cell, 0.0) for v in values) for cell in values[0]}
         return min(values)
 
-    student_wall, student_cells, graded_wall, graded_cells, autograded = (best(i) for i in range(5))
-    ratios = sorted(r[4] / r[0] for r in rounds)
+    student_wall, student_cells, autograded = (best(i) for i in range(3))
+    ratios = sorted(r[2] / r[0] for r in rounds)
     print(f"machine: {torch.get_num_threads()} torch threads, python {sys.version.split()[0]}; "
           f"best of {args.repeat} rounds\n")
-    print(table(student_cells, graded_cells, args.cells))
+    print(table(student_cells, {gid: min(s) for gid, s in hidden.items()}, args.cells))
     print()
     print(f"student's Run All (kernel start included):   {student_wall:6.1f} s  "
           f"= {student_wall / FLOOR_SECONDS:.1f}x the floor of {FLOOR_SECONDS:g} s (target: at most 2x)")
-    print(f"source notebook with the hidden tests:       {graded_wall:6.1f} s")
-    print(f"autograde one submission (nbgrader):         {autograded:6.1f} s  "
+    print(f"autograde one submission (nbgrader, judge):  {autograded:6.1f} s  "
           f"= {autograded / student_wall:.2f}x the student's Run All (target: at most 1.3x); "
           f"score {result.score:g}/{result.max_score - result.pending_manual:g}")
-    print(f"nbgrader's own overhead per submission:      {autograded - graded_wall:6.1f} s")
     print(f"autograde / Run All within each round:       {', '.join(f'{r:.2f}x' for r in ratios)}")
+    if args.baseline:
+        old = best(3)
+        print(f"autograde with {args.baseline}:  {old:6.1f} s  = {old / student_wall:.2f}x the student's Run All; "
+              f"this checkout costs {autograded - old:+.1f} s per submission ({autograded / old:.2f}x); "
+              f"rounds: {', '.join(f'{r[2]:.1f}/{r[3]:.1f}' for r in rounds)}")
     return 0 if result.success and result.score == result.max_score - result.pending_manual else 1
 
 

@@ -40,11 +40,13 @@ def test_case_scores_and_flags(graded, case):
 
 
 def test_every_case_is_scored_right_or_flagged(graded):
-    """Is there no case whose score is wrong without a flag that says so?"""
+    """Is there no case whose score is wrong, flagged or not (a case that cannot be graded is flagged)?"""
     layout, results, _ = graded
     points = report.autograded_points(layout)
     verdicts = {c.name: report.verdict(c, results[c.name], points) for c in CASES}
     assert "WRONG and not flagged" not in verdicts.values(), verdicts
+    # The judge decides every point outside the kernel: no attack may win one, flagged or not.
+    assert "flagged, score fooled" not in verdicts.values(), verdicts
 
 
 def test_similar_answers_are_reported_and_independent_ones_are_not(graded):

@@ -46,7 +46,8 @@ class Case:
     make: Callable[[dict], object]  # samples {"reference": nb, "handout": nb} -> notebook (or raw text)
     base: str = "reference"  # the sample whose scores are expected, but for `loses` and `gains`
     loses: frozenset[str] = frozenset()  # autograded cells at 0 although the base scores them
-    gains: frozenset[str] = frozenset()  # autograded cells at full points although the base scores 0
+    gains: frozenset[str] = frozenset()  # autograded cells at full points won by an attack (the base scores 0)
+    right: frozenset[str] = frozenset()  # autograded cells answered right although the base scores 0 (deserved)
     partial: tuple[tuple[str, float], ...] = ()  # autograded cells expected at these points (partial credit)
     flags: tuple[str, ...] = ()  # text each expected flag contains
     graded: bool = True  # False: reported as not gradable, no scores
@@ -844,7 +845,7 @@ CASES: list[Case] = [
          "a right reconstruction_error that prints, as hex, the notebook's last inputs, IPython's line cache and "
          "the source of every frame that calls it (the tests' own code, when tests ran in the kernel)",
          lambda s: with_answers(s["handout"], {"q09_exact_inverse_answer": ERROR_READS_REQUESTS}), base="handout",
-         gains=frozenset({"q09_exact_inverse"}),
+         right=frozenset({"q09_exact_inverse"}),
          flags=("reaches objects by introspection or reads hidden names",)),
     Case("hostile_reads_expected_and_metaclass", "hostile",
          "Q15 returns a hidden test's expected value read from the notebook's globals; Q9 returns an object whose "
@@ -864,7 +865,7 @@ def expected_cells(case: Case, autograded: dict[str, float]) -> dict[str, float]
         base = dict(full)
     else:
         base = {gid: 0.0 for gid in full}
-    gains = set(full) if ALL_AUTOGRADED in case.gains else set(case.gains)
+    gains = set(full) if ALL_AUTOGRADED in case.gains else set(case.gains) | set(case.right)
     for gid in gains:
         base[gid] = full[gid]
     for gid in case.loses:

@@ -61,8 +61,7 @@ def as_grade_result(result: classroom.StudentResult) -> grade.GradeResult:
 def true_cells(case: Case, points: dict[str, float]) -> dict[str, float] | None:
     """What a careful human would give each autograded cell: the expected scores without an attack's gains."""
     return expected_cells(Case(case.name, case.kind, case.what, case.make, base=case.base, loses=case.loses,
-                               partial=case.partial,
-                               graded=case.graded), points)
+                               right=case.right, partial=case.partial, graded=case.graded), points)
 
 
 def verdict(case: Case, result: grade.GradeResult, points: dict[str, float]) -> str:
@@ -78,7 +77,7 @@ def verdict(case: Case, result: grade.GradeResult, points: dict[str, float]) -> 
 def _cells(case: Case, result: grade.GradeResult, points: dict[str, float]) -> str:
     if not result.success:
         return "–"
-    base = expected_cells(Case(case.name, case.kind, case.what, case.make, base=case.base), points)
+    base = expected_cells(Case(case.name, case.kind, case.what, case.make, base=case.base, right=case.right), points)
     lost = sorted(gid for gid in points if base[gid] and result.cells.get(gid) == 0)
     gained = sorted(gid for gid in points if not base[gid] and result.cells.get(gid))
     if len(gained) == len(points):
@@ -133,10 +132,9 @@ def render(results: dict[str, grade.GradeResult], points: dict[str, float], case
         "",
         "*Scored right*: every autograded cell gets what a careful human would give.",
         "*Flagged*: the score table, `grades.csv` and the results name the problem for a human to review;",
-        "*score fooled* means the attack changed scores inside the kernel, where the tests run with the",
-        "student's code and in-kernel checks can be emptied with them (see the README: *What in-kernel",
-        "checks cannot do*); the flag is the guard. No case may be wrong and unflagged, and no case may",
-        "change anything outside its own scratch folder (the sandbox).",
+        "*score fooled* would mean that an attack changed a score; since the hidden tests run in the judge,",
+        "outside the student's kernel (see the README: *What grading guarantees*), none may. No case may be",
+        "wrong and unflagged, and no case may change anything outside its own scratch folder (the sandbox).",
         "",
         "| kind | cases | scored right | flagged, score fooled | flagged, not graded | wrong and not flagged |",
         "|---|---|---|---|---|---|",
