@@ -97,6 +97,12 @@ def cli_grade_class(checkout: Path, folder: Path, size: int) -> float:
 
 def compare(baseline: Path, size: int) -> int:
     here = Path(__file__).resolve().parents[1]
+    if Path("/tmp") in baseline.parents:
+        # grade-class's workers mount a private /tmp: they would not see the baseline's code and would import
+        # this checkout's instead (an editable install), timing the wrong code without a word.
+        print(f"the baseline {baseline} is under /tmp, which grading workers cannot see: put it elsewhere "
+              "(e.g. git worktree add ../old <commit>)", file=sys.stderr)
+        return 2
     print(f"{size} submissions: 40 % reference, 20 % wrong, 40 % handout; grade-class --workers 2 (CLI, with merge)")
     with tempfile.TemporaryDirectory() as tmp:
         times = {}

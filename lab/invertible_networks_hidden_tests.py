@@ -318,6 +318,16 @@ def pair(value, shape: tuple, message: str) -> tuple[torch.Tensor, torch.Tensor]
     return tuple(tensor(v, shape, message) for v in value)
 
 
+def check_inverse(answer: dict, read, forward, x, y, dtype, name: str, undo: str) -> None:
+    """The inverse the kernel computed (``answer["back"]``, ``answer["fresh"]``): of forward's own output it must
+    give x back, and of y, which forward never produced, an input that the judge's ``forward`` maps to y. ``read``
+    checks an answer's form. A Fail says which of the two does not hold."""
+    if not close(read(answer["back"]), x, dtype):
+        raise Fail(f"{name}: inverse(forward(x)) is not x (in {dtype}): {undo}.")
+    if not close(forward(read(answer["fresh"])), y, dtype):
+        raise Fail(f"{name}: forward(inverse(y)) is not y (in {dtype}) for a y that forward never produced.")
+
+
 def randn(generator: torch.Generator, *shape: int, dtype=torch.float32, scale: float = 1.0) -> torch.Tensor:
     """Random values drawn in float64 (the same numbers whatever the dtype), then cast."""
     return (scale * torch.randn(*shape, generator=generator, dtype=torch.float64)).to(dtype)
@@ -704,14 +714,9 @@ def q06_invertible_layer(kernel: Kernel, score: Score) -> None:
             if not forwards:
                 raise Fail("InvertibleLayer's forward must keep one half and add F (ReLU of its convolution) of it to "
                            "the other half.")
-            forward = forwards[0]
-            if not close(pair(answer["back"], (5, 8, 7, 7), "x"), X, dtype):
-                raise Fail(f"InvertibleLayer: inverse(forward(X)) is not X (in {dtype}): the inverse must undo the "
-                           "coupling exactly.")
-            fresh = pair(answer["fresh"], (5, 8, 7, 7), "inverse must return a pair of (batch, 8, 7, 7) tensors.")
-            if not close(forward(fresh), Y, dtype):
-                raise Fail(f"InvertibleLayer: forward(inverse(Y)) is not Y (in {dtype}) for a Y that forward never "
-                           "produced.")
+            check_inverse(answer, lambda v: pair(v, (5, 8, 7, 7), "inverse must return a pair of (batch, 8, 7, 7) "
+                                                 "tensors."), forwards[0], X, Y, dtype, "InvertibleLayer",
+                          "the inverse must undo the coupling exactly")
         return True
 
     score.check(3, contract, "InvertibleLayer must be the coupling of Q3, with an exact inverse.")
@@ -786,12 +791,9 @@ def q07_irevnet(kernel: Kernel, score: Score) -> None:
             logits = tensor(answer["logits"], (6, 10), "forward(x) must return logits of shape (batch, 10).")
             if not flattened_classifier(features, logits, state["fc.weight"], state["fc.bias"], dtype):
                 raise Fail("forward(x) must classify the 784 features with the linear layer.")
-            if not close(tensor(answer["back"], (6, 16, 7, 7), "x"), x, dtype):
-                raise Fail(f"iRevNet: inverse(forward(x)) is not x (in {dtype}): undo the layers in reverse order.")
-            fresh = tensor(answer["fresh"], (6, 16, 7, 7), "inverse must return inputs of shape (batch, 16, 7, 7).")
-            if not close(forward(fresh), y, dtype):
-                raise Fail(f"iRevNet: forward(inverse(y)) is not y (in {dtype}) for features that forward never "
-                           "produced.")
+            check_inverse(answer, lambda v: tensor(v, (6, 16, 7, 7), "inverse must return inputs of shape "
+                                                   "(batch, 16, 7, 7)."), forward, x, y, dtype, "iRevNet",
+                          "undo the layers in reverse order")
         return True
 
     score.check(4, contract, "iRevNet must compose its layers into an invertible network that classifies its features.")
@@ -1212,12 +1214,9 @@ def q14_iresnet(kernel: Kernel, score: Score) -> None:
         logits = tensor(answer["logits"], (6, 10), "forward(x) must return logits of shape (batch, 10).")
         if not flattened_classifier(features, logits, small["fc.weight"], small["fc.bias"], torch.float32):
             raise Fail("forward(x) must classify the 784 features with the linear layer.")
-        if not close(tensor(answer["back"], (6, 16, 7, 7), "x"), x):
-            raise Fail("iResNet: inverse(forward(x)) is not x: invert the blocks in reverse order.")
-        fresh = tensor(answer["fresh"], (6, 16, 7, 7), "inverse must return inputs of shape (batch, 16, 7, 7).")
-        with torch.no_grad():
-            if not close(forward(fresh), y):
-                raise Fail("iResNet: forward(inverse(y)) is not y for features that forward never produced.")
+        check_inverse(answer, lambda v: tensor(v, (6, 16, 7, 7), "inverse must return inputs of shape "
+                                               "(batch, 16, 7, 7)."), forward, x, y, torch.float32, "iResNet",
+                      "invert the blocks in reverse order")
         return True
 
     score.check(3, contract, "iResNet must normalise its blocks and compose them into an invertible network.")

@@ -23,8 +23,8 @@ from nbgrader import utils
 from traitlets.config import Config
 
 from inn_course import execution, judge, notebooks, sandbox, wire
-from inn_course.paths import CourseLayout
 
+from .submissions import catalogue
 from .test_sandbox import needs_sandbox, slow
 
 
@@ -211,46 +211,16 @@ def test_a_wrong_answer_loses_the_share_of_what_it_gets_wrong(tmp_path):
     assert "double must double negative inputs. (1 of 2 points lost)" in nb.cells[-2].outputs[0]["text"]
 
 
-# Wraps the one Session every message of the kernel goes through: errors dropped, every reply "ok",
-# every result rewritten to 99, and every answer to the judge replaced by a made-up one.
-RELAY = '''
-import sys
-session = sys.stdout.session
-send = session.send
-
-
-def relay(stream, msg_or_type, content=None, parent=None, *args, **kwargs):
-    """Every message rewritten: errors dropped, every reply "ok", every result 99, every answer to the judge forged."""
-    message = msg_or_type if isinstance(msg_or_type, dict) else None  # display data is sent as a whole message
-    kind = message["msg_type"] if message is not None else msg_or_type
-    content = message["content"] if message is not None else content
-    if kind == "error":
-        return None
-    if kind == "execute_reply":
-        content = {**content, "status": "ok"}
-    if kind == "execute_result":
-        content = {**content, "data": {"text/plain": "99"}}
-    if kind == "display_data":
-        content = {**content, "data": {mime: ({"result": {"tensor": "float32", "shape": [4], "data": "AAAAAAAAAAAAAAAAAAAAAA=="}} if "judge" in mime else value)
-                                       for mime, value in content.get("data", {}).items()}}
-    if message is not None:
-        return send(stream, {**message, "content": content}, *args, **kwargs)
-    return send(stream, msg_or_type, content, parent, *args, **kwargs)
-
-
-session.send = relay
-'''
-
-
 @needs_sandbox
 @slow
 def test_a_kernel_that_rewrites_its_messages_earns_nothing(tmp_path):
     """The untouched template behind a relay that forges every reply and answer: no point is won."""
     template = "def double(x):\n    raise NotImplementedError()"
-    nb, error, _ = _judged(tmp_path, [template, RELAY, "1 / 0", "2 + 2", *TESTS])
-    assert nb.cells[2].outputs == []  # the relay works: the error was dropped, and the result below is "99"
-    assert nb.cells[3].outputs[0]["data"]["text/plain"] == "99"
+    nb, error, _ = _judged(tmp_path, [template, catalogue.MESSAGE_RELAY, "1 / 0", "3 + 3", *TESTS])
+    assert nb.cells[2].outputs == []  # the relay works: the error was dropped, and the result below is "4"
+    assert nb.cells[3].outputs[0]["data"]["text/plain"] == "4"
     assert error is None and _scores(nb) == [0, 0]
+    assert "a forged answer" in json.dumps(nb.cells[-2].outputs)  # for a human grader
 
 
 EXTRA_ANSWERS = '''
