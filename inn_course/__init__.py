@@ -11,7 +11,9 @@ One module per stage, as in nbgrader's own layering:
 - ``submissions`` sample submissions and the pre-grading scan (repairs, flags)
 - ``codescan``   static checks of students' code for what could interfere with grading
 - ``grade``      autograde submissions, collect per-cell scores and flags
-- ``execution``  nbgrader's Execute with outputs cut as they arrive and a kill for ignored interrupts
+- ``execution``  nbgrader's Execute with outputs cut as they arrive, a kill for ignored interrupts and silent kernels
+- ``judge``      the hidden tests, run outside the student's kernel: it asks the kernel for data and checks it
+- ``wire``       the judge's wire format (JSON and raw tensors, no pickle), shared with the kernel
 - ``processes``  processes a graded notebook leaves behind: found and killed
 - ``feedback``   feedback HTML without hidden tests or mark schemes
 - ``pipeline``   the main job: release, grade the samples, feedback (``make all``)
