@@ -1012,6 +1012,12 @@ def cosine_kernel(size: int, cycles: float) -> torch.Tensor:
     return wave[:, None] * wave[None, :]
 
 
+def separable(taps: tuple) -> torch.Tensor:
+    """The 7x7 kernel s (x) s of a 1-D kernel s."""
+    s = torch.tensor(taps, dtype=torch.float32)
+    return s[:, None] * s[None, :]
+
+
 def contracted(weight: torch.Tensor, rho: float = 0.9) -> torch.Tensor:
     """``weight`` rescaled so that its FFT bound (an upper bound of the layer's norm) is rho."""
     return weight * (rho / float(ref()["fft_bounds"](weight.double())))
@@ -1053,6 +1059,11 @@ def q13_invertible_residual(kernel: Kernel, score: Score) -> None:
         # Small by its Frobenius norm (0.5), yet its norm as a layer is above rho: a shortcut for "small" kernels fails.
         "small but strong": torch.zeros(16, 16, 7, 7).index_put_((torch.tensor([3]), torch.tensor([5])),
                                                                   torch.full((7, 7), 0.5 / 7)),
+        # Separable kernels s (x) s on which a grid below the minimal 10 gives no bound: the FFT on grid 8 (9) is
+        # 0.686 of the true norm for the first (second), so normalising with it leaves 1.46 rho; on grids 10-64 the
+        # bounds are 1.16-1.61 times the norm (tests/test_judge.py checks these ratios).
+        "separable, grid 8": randn(generator, 16, 16, 1, 1) * separable((1, 0, 0, 0.75, 0, -0.75, 0.25)),
+        "separable, grid 9": randn(generator, 16, 16, 1, 1) * separable((1, 0, 0, -1, 0, 0, 1)),
     }
     small = randn(generator, 16, 16, 7, 7, scale=0.001)  # far below rho
     normalized = []
@@ -1100,7 +1111,7 @@ def q13_invertible_residual(kernel: Kernel, score: Score) -> None:
                 "inputs) must have norm at most rho, and not far below it, for random and structured kernels.")
     score.check(0.5, small_kept, "normalize must leave a kernel whose norm is already below rho unchanged.")
     score.check(1.5, inverse_right, "On a normalised block, inverse(forward(x)) must be x and forward(inverse(y)) "
-                "must be y, in float32 and float64: iterate x <- y - F(x) until it converges.")
+                "must be y, to 1e-4 of the largest entry, in float32 and float64.")
 
 
 @in_kernel

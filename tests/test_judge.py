@@ -294,3 +294,55 @@ def test_a_huge_print_never_reaches_the_graders_memory(tmp_path):
         sampler.join()
     assert error is not None and "Timeout waiting for IOPub output" in str(error)
     assert peak[0] < 100 * 1024 ** 2, peak[0]  # the 200 MB message never arrived (without the cap: 3 copies of it)
+
+
+@pytest.mark.parametrize("taps, grid", [((1, 0, 0, 0.75, 0, -0.75, 0.25), 8), ((1, 0, 0, -1, 0, 0, 1), 9)])
+def test_q13s_separable_kernels_tell_a_too_small_grid_from_the_minimal_one(repo, taps, grid):
+    """On its grid (below the minimal 10) the FFT of the kernel gives 0.686 of the true norm, no bound; on grids
+    10 to 64 a bound 1.16-1.61 times the norm (a normalisation by it is not crushed: above 0.5 rho)."""
+    key = judge.answer_key(repo.hidden_tests).module
+    weight = key.separable(taps).double()[None, None]
+
+    def ratio(size: int) -> float:
+        bound = float(torch.fft.fft2(weight, s=(size, size)).abs().max())
+        return bound / key.operator_norm(weight)
+
+    assert ratio(grid) == pytest.approx(0.686, abs=1e-3)
+    assert all(1.15 < ratio(size) < 1.62 for size in (10, 11, 12, 13, 16, 64))
+
+
+class InProcessKernel(judge.Kernel):
+    """A stand-in for the student's kernel: the requests run in this process on ``namespace``, their arguments
+    and answers through the wire format (a quick way to run one hidden test on many answers)."""
+
+    def __init__(self, key: judge.AnswerKey, namespace: dict):
+        super().__init__(lambda source: [], key)
+        self.namespace = namespace
+
+    def ask(self, request, **arguments):
+        arguments = wire.decode(json.loads(json.dumps(wire.encode(arguments))))
+        try:
+            answer = request(self.namespace, **arguments)
+        except Exception as error:
+            raise judge.NoAnswer(f"it raised {type(error).__name__}") from None
+        return wire.decode(json.loads(json.dumps(wire.encode(answer))))
+
+
+def _answers(source: str) -> dict:
+    namespace = {"torch": torch, "nn": torch.nn, "F": torch.nn.functional}
+    exec(source, namespace)
+    return namespace
+
+
+@pytest.mark.parametrize("grid, earned", [(16, 4.0), (10, 4.0), (9, 3.0), (8, 3.0), (7, 3.0)])
+def test_q13_judges_the_normalisation_by_its_grid(repo, grid, earned):
+    """Q13's hidden test on FFT normalisations by grid: 10 (the minimal one) and above keep every point; 7, 8 and 9,
+    which bound no zero-padded layer, lose the bound's share (1 of 4) and nothing else."""
+    from .submissions import variants
+
+    key = judge.answer_key(repo.hidden_tests)
+    source = variants.BLOCK_LARGE_GRID.replace("s=(16, 16)", f"s=({grid}, {grid})")
+    score = judge.Score(4)
+    key.tests["q13_invertible_residual"].run(InProcessKernel(key, _answers(source)), score)
+    assert score.earned == earned, score.parts
+    assert score.notes == []

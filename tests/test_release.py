@@ -70,3 +70,29 @@ def test_release_cell_ids_match_source(repo):
     source = notebooks.read(repo.source_notebook)
     release = notebooks.read(repo.release_notebook)
     assert [c.id for c in release.cells] == [c.id for c in source.cells]
+
+
+# The key ideas of the hand-graded answers, as a student could find them in the release if a statement, a
+# docstring or a visible test's message gave them away (found there once: Q15 stated Q11's iteration, Q13's test
+# why the FFT grid matters). Lower case; each must be absent from the release.
+KEY_PHRASES = {
+    "Q3 (the coupling)": ["x + f(x~", "x_tilde + f(", "x + f(x_tilde", "n_{j+1} = m_j"],
+    "Q4 (the group)": ["monoid", "not a group", "symmetric"],
+    "Q11 (condition and iteration)": ["y - f(x", "y − f(x", "x <- y", "x_{k+1} = y", "fixed-point iteration",
+                                      "banach", "contraction"],
+    "Q12 (which grid bounds the norm)": ["wrap around onto", "does not wrap", "never wraps", "7 + k // 2",
+                                         "n + k // 2", "minimal grid", "smallest grid"],
+    "Q17 (flows)": ["hutchinson", "volume"],
+}
+
+
+def test_release_gives_away_no_hand_graded_answer(repo):
+    """Does the release (statements, docstrings, visible tests' messages) state none of the key ideas of the
+    answers graded by hand?"""
+    text = lint.notebook_text(notebooks.read(repo.release_notebook)).lower()
+    found = {task: [p for p in phrases if p in text] for task, phrases in KEY_PHRASES.items()}
+    assert all(not phrases for phrases in found.values()), found
+    model_answers = lint.notebook_text(notebooks.read(repo.source_notebook)).lower()
+    missing = [p for phrases in KEY_PHRASES.values() for p in phrases if p not in model_answers
+               and p not in repo.answer_key_text().lower()]
+    assert len(missing) < len(sum(KEY_PHRASES.values(), [])) // 2, missing  # the phrases are the answers' own
