@@ -45,9 +45,9 @@ K = 6  # tokens per fingerprint: a run of six syntax nodes (e.g. Assign Name Cal
 # styles is at most 0.51 (43 pairs; the highest are answers that kept half of the reference's
 # cell); a disguised copy's answers score 1.00 against the original (17 of 17).
 ALIKE = 0.65
-# A pair of students: correct_other_style, which rewrote 11 of its 17 code answers, shares 0.42 of
+# A pair of students: correct_other_style, which rewrote 11 of its 17 code answers, shares 0.43 of
 # its fingerprints with the reference; the cases that copied the reference and rewrote 2 to 7
-# answers share 0.57 to 0.75, the disguised copy 1.00.
+# answers share 0.58 to 0.76, the disguised copy 1.00.
 MIN_SHARE = 0.5  # alike fingerprints / fingerprints of the questions both students answered
 MIN_SHARED = 150  # and at least this many (the reference's code answers hold about 1,900)
 ADDED = "added cells"  # the pseudo-question that pools the cells a student added

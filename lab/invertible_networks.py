@@ -174,13 +174,15 @@ plt.show()
 # The handout builds the network's input with `view(16, 7, 7)`: the 784
 # pixels, read row by row, are cut into 16 channels of 49 consecutive pixels,
 # i.e. each channel holds $1\tfrac34$ rows of the image folded into 7×7, and
-# the channels go down the digit from top to bottom (the top and bottom ones
-# are blank). Nothing is lost — `to_image_view` puts the pixels back, so the
-# reshape is itself an invertible map — but neighbours in a channel are not
-# always neighbours in the image, so a 7×7 convolution over the channels
-# mixes pixels from all over the digit. (The i-RevNet paper uses an invertible
-# "space-to-depth" reshuffle instead, which keeps 4×4 blocks of pixels
-# together: `F.pixel_unshuffle`.)
+# the channels go down the digit from top to bottom (the first is almost
+# always blank, and only the ends of long strokes reach the last). Nothing is
+# lost — `to_image_view` puts the pixels back, so the reshape is itself an
+# invertible map — but neighbours in a channel are not always neighbours in
+# the image, so a 7×7 convolution over the channels mixes pixels from all over
+# the digit. (The i-RevNet paper uses an invertible "space-to-depth"
+# reshuffle instead, which at each downsampling stage moves every 2×2 block of
+# pixels into 4 channels, so that neighbours stay together: 4×4 blocks after
+# two stages; `F.pixel_unshuffle` does one.)
 
 # %% [markdown] {"id": "q02-md"}
 # ## Q2. Training and testing
@@ -333,9 +335,10 @@ plt.show()
 # **Model answer.**
 #
 # **Notation.** $X_j = [x_j, \tilde x_j] \in \mathbb{R}^{n_j} \times \mathbb{R}^{m_j}$
-# are the features after layer $j$ ($j = 0$: the input, cut in two by a split
-# $S$ whose inverse $S^{-1}$ concatenates). Layers are numbered
-# $j = 0, \dots, J - 1$, and layer $j$ maps $X_j$ to $X_{j+1}$ with $F_j$.
+# are the features that enter layer $j$ ($X_1$: the input, cut in two by a
+# split $S$ whose inverse $S^{-1}$ concatenates). Layers are numbered
+# $j = 1, \dots, J$, as in the statement and in Q4, and layer $j$ maps $X_j$ to
+# $X_{j+1}$ with $F_j$.
 #
 # **Layer (with a swap).**
 # $$x_{j+1} = \tilde x_j + F_j(x_j), \qquad \tilde x_{j+1} = x_j .$$
@@ -349,21 +352,21 @@ plt.show()
 # evaluated on the half that the layer keeps.
 #
 # **Widths.** The halves swap places: $n_{j+1} = m_j$ and $m_{j+1} = n_j$, so
-# $n_j + m_j = n_0 + m_0$ for every $j$: the total width never changes, as
+# $n_j + m_j = n_1 + m_1$ for every $j$: the total width never changes, as
 # every homeomorphism requires (by invariance of domain, $\mathbb{R}^p$ and
 # $\mathbb{R}^q$ are not homeomorphic for $p \ne q$). $F_j$ maps
 # $\mathbb{R}^{n_j}$ to $\mathbb{R}^{m_j} = \mathbb{R}^{n_{j+1}}$, and the
-# widths alternate $(n_0, m_0), (m_0, n_0), (n_0, m_0), \dots$
+# widths alternate $(n_1, m_1), (m_1, n_1), (n_1, m_1), \dots$
 # Written without the swap, $x_{j+1} = x_j$, $\tilde x_{j+1} = \tilde x_j + F_j(x_j)$,
-# the widths stay $(n_0, m_0)$ and $F_j : \mathbb{R}^{n_j} \to \mathbb{R}^{m_{j+1}}$
+# the widths stay $(n_1, m_1)$ and $F_j : \mathbb{R}^{n_j} \to \mathbb{R}^{m_{j+1}}$
 # literally as in the statement; but then consecutive layers must alternate
 # which half they update (which is the swap again, the halves relabelled at
 # every layer), otherwise $J$ layers collapse into one coupling
-# $\tilde x_J = \tilde x_0 + \sum_j F_j(x_0)$ that never changes $x_0$.
+# $\tilde x_{J+1} = \tilde x_1 + \sum_j F_j(x_1)$ that never changes $x_1$.
 #
 # **Network.** With $L_{F_j}$ the layer $X_j \mapsto X_{j+1}$,
-# $\Phi_F = S^{-1} \circ L_{F_{J-1}} \circ \dots \circ L_{F_0} \circ S$,
-# and $\Phi_F^{-1} = S^{-1} \circ L_{F_0}^{-1} \circ \dots \circ L_{F_{J-1}}^{-1} \circ S$:
+# $\Phi_F = S^{-1} \circ L_{F_J} \circ \dots \circ L_{F_1} \circ S$,
+# and $\Phi_F^{-1} = S^{-1} \circ L_{F_1}^{-1} \circ \dots \circ L_{F_J}^{-1} \circ S$:
 # the layers undone in reverse order. Inverting costs the same as a forward
 # pass: $J$ evaluations of the $F_j$.
 #
@@ -905,9 +908,26 @@ print("Visible tests passed.")
 # actually falls by a factor of $2.8$ per iteration, against $1/L = 1.56$ for
 # the bound: $2.3$ iterations per decade. The bound is a worst case over all directions; near
 # the fixed point the error is multiplied at each step by the Jacobian
-# $\mathrm{diag}(\mathbb 1_{\text{active units}})\,A$ (for $F = \mathrm{ReLU} \circ A$),
-# so the local rate is its spectral radius, which the switched-off units make
-# smaller than $\|A\|$.
+# $-\mathrm{diag}(\mathbb 1_{\text{active units}})\,A$ (for $F = \mathrm{ReLU} \circ A$,
+# $A$ the convolution as a $784 \times 784$ matrix), so after many steps the
+# rate is its spectral radius: $0.30$–$0.35$ at the first test images (the
+# check prints it), against $\|A\| = 0.64$. The switched-off units are not
+# what makes the difference: $A$ alone has spectral radius $0.39$. $A$ is far
+# from normal: its norm is reached in directions that one step turns into
+# others, and repeated steps are governed by its eigenvalues, not its norm.
+#
+# **The whole network.** $\Phi^{-1}$ inverts the layers one after the other,
+# the last first, each to some precision $\delta$; an error made at layer $j$
+# then goes through the inverses of the layers before it, and each inverse
+# $\phi_i^{-1}$ is $(1 - L)^{-1}$-Lipschitz (from $\|\phi_i(x) - \phi_i(x')\| \ge (1 - L)\|x - x'\|$).
+# So the errors add up to at most $\delta \sum_{j=1}^{J} (1 - L)^{-(j-1)} \le J\,\delta\,(1 - L)^{-(J-1)}$,
+# and precision $\varepsilon$ on $\Phi^{-1}$ needs each layer inverted to
+# $\delta = \varepsilon (1 - L)^{J-1} / J$: by the bound above,
+# $$k \ \ge\ \frac{\log\big(J \|F_j(y_j)\| / (\varepsilon (1 - L)^{J})\big)}{\log(1/L)}$$
+# iterations per layer, i.e. $(J - 1)\log_{10}\frac{1}{1-L} + \log_{10} J$ decades
+# more than for one layer: with $L = 0.9$ and $J = 4$, about $3.6$ decades,
+# some 80 iterations more per layer. (In the lab, the measured rates above and
+# float32's rounding, not this worst case, set what the inverse reaches.)
 #
 # **Mark scheme (3 points; whole points only).**
 # - **1 point — the condition.** Each $F_j$ a contraction, $\mathrm{Lip}(F_j) < 1$ (a bound $L < 1$ for every layer), and why this makes each layer, hence $\Phi$, a bijection (surjective by the fixed point, injective by the contraction), with $\Phi^{-1}$ the inverse layers in reverse order. Either sign convention.
@@ -988,7 +1008,11 @@ print("Visible tests passed.")
 # $$\|A\| \le \|C_M\| = \max_{\omega \in [0, M-1]^2} \sigma_{\max}\big(\hat w_M(\omega)\big)$$
 # for every $M \ge N + p$: here $N = 7$, $p = 3$, so $M \ge 10$; on a grid of
 # 9 the wrap-around reaches the input again and the bound can fail (check
-# below). $M \ge N + k - 1$ (13 here, the size of the full linear convolution)
+# below). (`conv2d` computes a cross-correlation, its taps at offsets
+# $-p, \dots, p$, while `rfft2(w, s=(M, M))` is the symbol of taps at
+# $0, \dots, k - 1$: the two symbols differ by $\omega \mapsto -\omega$ and a
+# unit phase $e^{-i p (\omega_1 + \omega_2)}$, neither of which changes a singular
+# value, so the FFT of the kernel as stored gives the same bound.) $M \ge N + k - 1$ (13 here, the size of the full linear convolution)
 # is a safe, simpler choice; the worked solution uses the minimal grid, 10,
 # and `rfft2`: for a real kernel $\hat w(-\omega) = \overline{\hat w(\omega)}$,
 # whose singular values are the same, so half the frequencies give the same
@@ -1092,6 +1116,10 @@ print(f"rfft2 + eigvalsh against fft2 + SVD, grid 10: relative differences {diff
 #
 # Write the invertible residual block $y = x + F(x)$, $F = \mathrm{ReLU} \circ \mathrm{conv}$
 # (16→16 channels, 7×7 kernel, padding 3), with:
+#
+# (Mind the sign: `ResNet` and Q11 subtract $F$; this block adds it, as the
+# i-ResNet paper does. Your answer to Q11 applies to it with $-F$ in place of
+# $F$.)
 #
 # - `forward(x)`;
 # - `normalize(rho=0.9)`: if the bound of Q12 on the operator norm of the
@@ -1403,6 +1431,18 @@ try:
           f"1/L = {1 / lipschitz:.2f}")
     print(f"iterations per decade of precision: {1 / math.log10(1 / lipschitz):.1f} by the bound, "
           f"{1 / math.log10(1 / measured_rate):.1f} measured")
+    # Why faster than the bound: near x* one step multiplies the error by the Jacobian -D A (A the convolution as
+    # a 784 x 784 matrix, D the units active at x*), so the rate is its spectral radius, not the norm of A.
+    with torch.no_grad():
+        A = F.conv2d(torch.eye(784, dtype=torch.float64).reshape(784, 16, 7, 7), weight, padding=3)
+        A = A.reshape(784, 784).T
+        active = (block.conv(x_true[:5]) > 0).reshape(5, 784).double()
+        print(f"spectral radius of A alone {float(torch.linalg.eigvals(A).abs().max()):.2f} "
+              f"(its norm: {lipschitz:.2f})")
+        for image, units in enumerate(active):
+            rate = float(torch.linalg.eigvals(units[:, None] * A).abs().max())
+            print(f"test image {image}: spectral radius of the Jacobian at x* {rate:.2f} ({int(units.sum())} of 784 "
+                  "units active)")
     ### END SOLUTION
 except NotImplementedError:
     print("Optional check not written yet: skipped.")
@@ -1637,10 +1677,10 @@ for name, model in invertible_models.items():
 #
 # | | i-RevNet | i-ResNet |
 # |---|---|---|
-# | inverse | exact by construction (a subtraction per layer); error $1.1 \times 10^{-6}$ in float32 on 1,000 images, $10^{-15}$ in float64 (Q9): rounding only | a fixed-point iteration, approximate by nature; in float32 its error ($4.2 \times 10^{-7}$ here) is at rounding level too, so the stopping rule shows only in float64 (Q11's check); 13–21 iterations per block to a step below $10^{-6}$ (Q15) |
+# | inverse | exact by construction (a subtraction per layer); error $1.1 \times 10^{-6}$ in float32 on the 1,000 images of the table above ($9.5 \times 10^{-7}$ on Q9's 100), $2.2 \times 10^{-15}$ in float64 (Q9): rounding only | a fixed-point iteration, approximate by nature; in float32 its error ($4.2 \times 10^{-7}$ here) is at rounding level too, so the stopping rule shows only in float64 (Q11's check); 13–21 iterations per block to a step below $10^{-6}$ (Q15) |
 # | cost of the inverse | one forward pass (measured ratio inverse/forward about $1$) | one evaluation of each block per iteration (measured ratio about $20$) |
 # | memory in training | activations need not be stored: each layer's input is recomputed from its output during backpropagation, so memory does not grow with depth | the same trick would need an iterative, approximate inverse in every backward pass: activations are stored in practice |
-# | architecture | the input is split in two halves (an even number of channels), each $F_j$ sees half the channels (20426 parameters against 58090), dimensions are preserved (downsampling only by an invertible space-to-depth reshuffle), $F_j$ is arbitrary | dimensions preserved, every $F_j$ a contraction: 1-Lipschitz activations and a spectral normalisation after every optimiser step (an FFT and a singular value decomposition per convolution, at every step) |
+# | architecture | the input is split in two halves (an even number of channels), each $F_j$ sees half the channels (20426 parameters against 58090), dimensions are preserved (downsampling only by an invertible space-to-depth reshuffle), $F_j$ is arbitrary | dimensions preserved, every $F_j$ a contraction: 1-Lipschitz activations and a spectral normalisation after every optimiser step (an FFT of each kernel and, at every frequency, the largest eigenvalue of $\hat w(\omega)^* \hat w(\omega)$, at every step) |
 # | Lipschitz constants | a coupling and its inverse are $(1 + \mathrm{Lip}\,F_j)$-Lipschitz, so $\mathrm{Lip}(\Phi^{\pm 1}) \le \prod_j (1 + \|\mathrm{conv}_j\|)$: bi-Lipschitz, but with constants that depend on the weights, are not controlled in training and can grow large (largest FFT bound $5.42$ here) | $\mathrm{Lip}(\Phi) \le (1+\rho)^J$, $\mathrm{Lip}(\Phi^{-1}) \le (1-\rho)^{-J}$: guaranteed in advance and independent of the weights, but loose ($\approx 13$ and $10^4$ here); each block can move points only by a contraction, which limits what a block can express (more blocks are needed) |
 # | stability of the inverse | on the data it is exact to rounding (the endpoints of Q16); the streaks of Q16 come from $\Phi^{-1}$ away from the data, where nothing bounds it but the weights | bounded by the guarantee above, however loose; the path of Q16 stays close to the pixel blend |
 # | accuracy here | 84.7 % | 84.2 %; the plain ResNet 86.8 % (Q10) |

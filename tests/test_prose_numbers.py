@@ -46,6 +46,11 @@ CLAIMS = [
     Claim("q11_fixed_point", "a factor of ${{2.8}}$ per iteration", "q11_check", r"divided by ([\d.]+) \(k"),
     Claim("q11_fixed_point", "$1/L = {{1.56}}$", "q11_check", r"1/L = ([\d.]+)"),
     Claim("q11_fixed_point", "${{2.3}}$ iterations per decade", "q11_check", r"([\d.]+) measured"),
+    Claim("q11_fixed_point", "rate is its spectral radius: ${{0.30}}$–${{0.35}}$", "q11_check",
+          r"spectral radius of the Jacobian at x\* ([\d.]+)", pick="range"),
+    Claim("q11_fixed_point", "against $\\|A\\| = {{0.64}}$", "q11_check", r"L = ([\d.]+) \(power"),
+    Claim("q11_fixed_point", "$A$ alone has spectral radius ${{0.39}}$", "q11_check",
+          r"spectral radius of A alone ([\d.]+)"),
     # Q12: the check's table, and block 0 after Q15
     Claim("q12_fft_norm", "factor of about {{1.6}} on every grid", "q12_check", r"constant\s+[\d.]+ \|\s+([\d.]+)"),
     Claim("q12_fft_norm", "block 0's norm is {{0.642}}", "q11_check", r"L = ([\d.]+) \(power"),
@@ -83,9 +88,10 @@ CLAIMS = [
     Claim("q16_discussion", "($t = {{0.425}}$ on its path", "q16_predictions",
           r"4 -> 9 i-RevNet feature path: .*?\(([\d.]+), 9\)"),
     # Q17: the comparison table, and Q9, Q10, Q15
-    Claim("q17_comparison", r"error ${{1.1 \times 10^{-6}}}$ in float32 on 1,000 images", "q17_measure",
+    Claim("q17_comparison", r"error ${{1.1 \times 10^{-6}}}$ in float32 on the 1,000 images", "q17_measure",
           r"(?m)^i-RevNet\s.*\s([\d.]+e[+-]\d+)\s"),
-    Claim("q17_comparison", "${{10^{-15}}}$ in float64 (Q9)", "q09_run", r"float64: ([\d.e+-]+)"),
+    Claim("q17_comparison", r"(${{9.5 \times 10^{-7}}}$ on Q9's 100)", "q09_run", r"float32: ([\d.e+-]+)"),
+    Claim("q17_comparison", r"${{2.2 \times 10^{-15}}}$ in float64 (Q9)", "q09_run", r"float64: ([\d.e+-]+)"),
     Claim("q17_comparison", r"its error (${{4.2 \times 10^{-7}}}$ here)", "q17_measure",
           r"(?m)^i-ResNet\s.*\s([\d.]+e[+-]\d+)\s"),
     Claim("q17_comparison", "{{13}}–{{21}} iterations per block", "q15_run", r"block \d: (\d+) iterations", pick="range"),
@@ -108,7 +114,7 @@ CONSTANTS = {
     "q01_comment": set(),
     "q02-run-md": {"0.05"},
     "q08_comparison": {"0.05", "0.9"},
-    "q11_fixed_point": {"0.9"},
+    "q11_fixed_point": {"0.9", "3.6"},  # 3.6: the decades (J - 1) log10(1/(1 - L)) + log10 J for L = 0.9, J = 4
     "q12_fft_norm": {"0.9"},
     "q13-md": {"0.05", "0.9", "10^{-4}", "10^{-7}"},  # the precision asked of the inverse; float32's rounding
     "q14-md": {"0.9"},
