@@ -236,6 +236,20 @@ def swapped(ns, **replacements):
 
 
 @in_kernel
+def network_answers(net, x, other, y):
+    """What an invertible network gives: its features and logits on x, the inverse of those features (after a
+    forward on `other`: an inverse that caches its input would return `other`), and the inverse of y, features
+    that forward never produced."""
+    import torch
+
+    with torch.no_grad():
+        features = net(x, classif=False)
+        logits = net(x)
+        net(other, classif=False)
+        return {"features": features, "logits": logits, "back": net.inverse(features), "fresh": net.inverse(y)}
+
+
+@in_kernel
 def as_float(value):
     """``value`` if it is exactly a Python float, else None (the type is the contract)."""
     return value if type(value) is float else None
@@ -731,13 +745,7 @@ def q07_request(ns, dtype, values, x, other, y):
     pieces = reference_models()
     with swapped(ns, SplitAlongChannels=pieces["Split"], InvertibleLayer=pieces["Layer"]):
         net = load_by_shape(ns["iRevNet"]().to(getattr(torch, dtype)), values)
-    with torch.no_grad():
-        features = net(x, classif=False)
-        logits = net(x)
-        net(other, classif=False)  # a second forward: an inverse that caches its input would return `other`
-        back = net.inverse(features)
-        fresh = net.inverse(y)  # features that forward never produced
-    return {"features": features, "logits": logits, "back": back, "fresh": fresh}
+    return network_answers(net, x, other, y)
 
 
 def irevnet_forwards(layers: list, split):
@@ -803,7 +811,6 @@ def q07_irevnet(kernel: Kernel, score: Score) -> None:
 
 @in_kernel
 def q08_request(ns, states, tokens):
-    import torch
     from torch import nn
 
     pieces = reference_models()
@@ -989,8 +996,6 @@ def q13_block_request(ns, dtype, values, x, other, y, y_fresh):
 
 @in_kernel
 def q13_normalize_request(ns, kernels, bias, rho):
-    import torch
-
     normalized = []
     for kernel in kernels:
         block = load_by_shape(ns["InvertibleResidual"](), [kernel, bias])
@@ -1167,21 +1172,13 @@ def q13_train_norm(kernel: Kernel, score: Score) -> None:
 
 @in_kernel
 def q14_request(ns, big, contracted, x, other, y, rho):
-    import torch
-
     block = reference_models()["Block"]
     with swapped(ns, InvertibleResidual=block):
         net = load_by_shape(ns["iResNet"](), big)
         net.normalize(rho)
         normalized = weights_by_shape(net, (16, 16, 7, 7))
         net = load_by_shape(ns["iResNet"](), contracted)
-    with torch.no_grad():
-        features = net(x, classif=False)
-        logits = net(x)
-        net(other, classif=False)  # a second forward: an inverse that caches its input would return `other`
-        back = net.inverse(features)
-        fresh = net.inverse(y)  # features that forward never produced
-    return {"normalized": normalized, "features": features, "logits": logits, "back": back, "fresh": fresh}
+    return {"normalized": normalized, **network_answers(net, x, other, y)}
 
 
 def iresnet_forwards(blocks: list):
@@ -1237,8 +1234,6 @@ def q14_iresnet(kernel: Kernel, score: Score) -> None:
 
 @in_kernel
 def q15_request(ns, values, y, n_iter):
-    import torch
-
     block = load_by_shape(reference_models()["Block"]().double(), values)
     steps = ns["fixed_point_trace"](block, y, n_iter)
     return [as_float(s) for s in steps] if type(steps) is list else None

@@ -216,8 +216,14 @@ def test_workers_die_with_their_parent_and_leave_nothing(small_class, tmp_path):
         except psutil.NoSuchProcess:
             return []
 
+    def command(process: psutil.Process) -> str:
+        try:
+            return " ".join(process.cmdline())
+        except psutil.Error:  # it ended (or is a zombie) between the listing and this read
+            return ""
+
     def kernel_started() -> bool:
-        return any("ipykernel_launcher" in " ".join(p.cmdline()) for p in descendants() if p.is_running())
+        return any("ipykernel_launcher" in command(p) for p in descendants())
 
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not kernel_started():
@@ -227,8 +233,14 @@ def test_workers_die_with_their_parent_and_leave_nothing(small_class, tmp_path):
     parent.kill()
     parent.wait()
     time.sleep(2)
-    alive = [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
-    assert alive == [], [" ".join(p.cmdline())[:80] for p in alive]
+    def running(process: psutil.Process) -> bool:
+        try:
+            return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return False
+
+    alive = [p for p in started if running(p)]
+    assert alive == [], [command(p)[:80] for p in alive]
     assert not list(Path(tempfile.gettempdir()).glob("grade-looper-*"))  # the copy with the solutions
     again = classroom.grade_class(layout, results, workers=1, student_timeout=1, progress=False)
     assert [r.status for r in again] == ["worker failed"]  # the lock was released with the dead parent

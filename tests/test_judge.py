@@ -346,3 +346,41 @@ def test_q13_judges_the_normalisation_by_its_grid(repo, grid, earned):
     key.tests["q13_invertible_residual"].run(InProcessKernel(key, _answers(source)), score)
     assert score.earned == earned, score.parts
     assert score.notes == []
+
+
+def _judged_in_process(repo, grade_id: str, source: str, points: float) -> judge.Score:
+    key = judge.answer_key(repo.hidden_tests)
+    score = judge.Score(points)
+    key.tests[grade_id].run(InProcessKernel(key, _answers(source)), score)
+    assert score.notes == []
+    return score
+
+
+def _wirings():
+    from .submissions import variants
+
+    return [(variants.IREVNET_SEQUENTIAL, 4), (variants.IREVNET_ALTERNATING, 4), (variants.IREVNET_HANDOUT, 4),
+            (variants.IREVNET_INVERSE_IN_FORWARD_ORDER, 0), (variants.IREVNET_IDENTITY, 0)]
+
+
+@pytest.mark.parametrize("answer, earned", _wirings(), ids=["sequential", "alternating", "handout", "inverse in "
+                                                            "forward order", "identity"])
+def test_q07_recognises_every_right_wiring_and_no_wrong_one(repo, answer, earned):
+    """Q7's forward is recognised among all compositions of the four reference layers (any order, the halves swapped
+    or not before each): the catalogue's right networks keep 4, the wrong ones get 0."""
+    assert _judged_in_process(repo, "q07_irevnet", answer, 4).earned == earned
+
+
+def _block_networks():
+    from .submissions import variants
+
+    return [(variants.IRESNET_OTHER_STYLE, 3), (variants.IRESNET_HANDOUT, 3), (variants.IRESNET_POWER_ITERATION, 3),
+            (variants.IRESNET_INVERSE_FORWARD_ORDER, 0)]
+
+
+@pytest.mark.parametrize("answer, earned", _block_networks(), ids=["sequential", "handout", "power iteration",
+                                                                   "inverse in forward order"])
+def test_q14_judges_the_network_of_reference_blocks(repo, answer, earned):
+    """Q14 with reference blocks: a normalisation by the blocks or by a power iteration of its own keeps 3; an inverse
+    that undoes the blocks in the wrong order gets 0."""
+    assert _judged_in_process(repo, "q14_iresnet", answer, 3).earned == earned
