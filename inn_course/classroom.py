@@ -54,6 +54,7 @@ import psutil
 
 from . import cgroups, grade, release, safe_files, sandbox, similarity
 from .api import load_config, open_api
+from .names import is_student_id, spreadsheet_cell
 from .paths import CourseLayout, copy_course
 
 GiB = 1024 ** 3
@@ -78,11 +79,53 @@ class StudentResult:
     similarity_note: str = ""  # why this notebook was not compared with the others
 
     def save(self, folder: Path) -> None:
-        (folder / f"{self.student}.json").write_text(json.dumps(asdict(self), indent=1, sort_keys=True))
+        with fresh_file(folder, f"{self.student}.json") as handle:
+            handle.write(json.dumps(asdict(self), indent=1, sort_keys=True))
 
     @classmethod
     def load(cls, path: Path) -> "StudentResult":
-        return cls(**json.loads(path.read_text()))
+        """A results file, read without following a link and checked: a student it names must be a
+        plain student id and the file's own name (a results folder is only as trusted as its owner)."""
+        try:
+            data = json.loads(safe_files.read_regular(path.parent, path.name, RESULT_BYTES))
+            result = cls(**data)
+        except (OSError, ValueError, TypeError) as error:
+            raise BadResults(f"{path}: not a results file of grade-class ({error})") from None
+        if not isinstance(result.student, str) or not is_student_id(result.student) \
+                or path.name != f"{result.student}.json":
+            raise BadResults(f"{path}: names the student {str(result.student)[:80]!r}, not {path.stem!r}")
+        if result.status not in STATUSES or not all(isinstance(v, dict) for v in result.grades.values()):
+            raise BadResults(f"{path}: not a results file of grade-class (status {str(result.status)[:40]!r})")
+        return result
+
+
+STATUSES = ("graded", "not graded", "worker failed")
+RESULT_BYTES = 16 * 1024 ** 2
+
+
+class BadResults(ValueError):
+    """A results folder holds a file that grade-class did not write: nothing is merged."""
+
+
+def fresh_file(folder: Path, name: str):
+    """``folder/name`` opened for writing as a new file: whatever had that name (a file, a link someone
+    planted) is removed first, and the open never follows a link (O_NOFOLLOW, O_EXCL)."""
+    with suppress(FileNotFoundError):
+        os.unlink(folder / name)
+    fd = os.open(folder / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    return open(fd, "w")
+
+
+def results_folder(results: Path) -> Path:
+    """``results``, created if missing; refused if it is a link (a results folder is written into)."""
+    if results.is_symlink():
+        raise ResultsRefused(f"{results} is a symbolic link: grade-class writes only into a real folder")
+    results.mkdir(parents=True, exist_ok=True)
+    return results
+
+
+class ResultsRefused(RuntimeError):
+    """The results folder cannot be written safely."""
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -273,8 +316,12 @@ def locked(results: Path) -> Iterator[None]:
     The lock is released by the operating system when the holder dies, so a killed run never
     leaves the folder locked.
     """
-    results.mkdir(parents=True, exist_ok=True)
-    handle = open(results / ".lock", "a")
+    results_folder(results)
+    try:  # never through a link planted as the lock (O_NOFOLLOW); the lock file itself is never written
+        fd = os.open(results / ".lock", os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as error:
+        raise ResultsRefused(f"{results / '.lock'}: cannot be used as the lock ({error.strerror}): remove it") from None
+    handle = open(fd)
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -367,7 +414,7 @@ def _grade_class(layout, results, workers, shard, use_sandbox, student_timeout, 
                 (results / f"{student}.json").unlink(missing_ok=True)
                 command = worker_command(layout, template, student, results, threads, use_sandbox,
                                          cell_timeouts.get(student))
-                log = open(results / f"{student}.log", "w")
+                log = fresh_file(results, f"{student}.log")
                 running[student] = (subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                                      start_new_session=True,
                                                      preexec_fn=lambda: _limit_worker(use_sandbox)),
@@ -412,11 +459,14 @@ def _collect(layout: CourseLayout, results: Path, student: str, returncode: int,
     return result
 
 
-def load_results(folders: list[Path]) -> list[StudentResult]:
+def load_results(folders: list[Path], students: list[str] | None = None) -> list[StudentResult]:
+    """The results in ``folders``; BadResults if one is not grade-class's or names a student not in ``students``."""
     found: dict[str, StudentResult] = {}
     for folder in folders:
         for path in sorted(folder.glob("*.json")):
             result = StudentResult.load(path)
+            if students is not None and result.student not in students:
+                raise BadResults(f"{path}: {result.student!r} has no submission in this course: nothing merged")
             if result.student in found:
                 raise ValueError(f"student {result.student!r} is in more than one results folder")
             found[result.student] = result
@@ -441,7 +491,7 @@ def merge(layout: CourseLayout, folders: list[Path], config=None) -> list[Studen
 def _merge(layout: CourseLayout, folders: list[Path], config) -> list[StudentResult]:
     from datetime import datetime
 
-    results = load_results(folders)
+    results = load_results(folders, layout.students("submitted"))
     api = open_api(layout, config)
     with api.gradebook as gb:
         gb.find_assignment(layout.assignment)  # MissingEntry: release the assignment first
@@ -477,21 +527,6 @@ def _merge(layout: CourseLayout, folders: list[Path], config) -> list[StudentRes
     report.write_csv(folders[0] / "similarity.csv")
     export(results, folders[0])
     return results
-
-
-def hand_back(layout: CourseLayout, results: Path) -> None:
-    """Run as root on a course directory someone else owns (an instructor's, on a JupyterHub): give them
-    what grading wrote (gradebook, autograded/, results), so that their formgrader and nbgrader can use it.
-
-    Ownership changes never follow links (``lchown``), so nothing outside those folders can be given away.
-    """
-    if os.geteuid() != 0:
-        return
-    owner = os.stat(layout.root, follow_symlinks=False)
-    if owner.st_uid == 0:
-        return
-    for path in (layout.root / "gradebook.db", layout.root / "autograded", results):
-        safe_files.chown_tree(path, owner.st_uid, owner.st_gid)
 
 
 NOT_GRADED_COMMENT = "Not autograded: {reasons}. A grader must look at this submission."
@@ -535,10 +570,11 @@ def export(results: list[StudentResult], folder: Path) -> tuple[Path, Path]:
         writer = csv.writer(handle)
         writer.writerow(["student", "status", "autograded score", "max score", *cells, "flags", "similar answers"])
         for r in results:
-            row = [r.student, r.status, f"{r.score:g}", f"{r.max_score:g}"]
+            row = [spreadsheet_cell(r.student), r.status, f"{r.score:g}", f"{r.max_score:g}"]
             row += ["" if r.cells.get(c) is None else f"{r.cells[c]:g}" for c in cells]
             similar = [f"{other} ({how})" for other, how in sorted(r.similar.items())]
-            writer.writerow(row + ["; ".join(r.flags), "; ".join(similar + ([r.similarity_note] if r.similarity_note else []))])
+            notes = similar + ([r.similarity_note] if r.similarity_note else [])
+            writer.writerow(row + [spreadsheet_cell("; ".join(r.flags)), spreadsheet_cell("; ".join(notes))])
     graded = [r for r in results if r.status == "graded"]
     auto = [c for c in cells if graded and any(r.cells.get(c) is not None for r in graded)]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [1, 2]})

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import bundle, classroom, collect, export, grade, pipeline, release, sandbox, selfstudy
+from . import bundle, classroom, collect, export, grade, pipeline, privileges, release, sandbox, selfstudy
 from .paths import REPO_ROOT, CourseLayout
 
 
@@ -60,17 +60,22 @@ def _cmd_all(layout: CourseLayout, args) -> int:
 
 
 def _cmd_grade_class(layout: CourseLayout, args) -> int:
-    results_dir = (args.results or layout.root / "grading").resolve()
+    results_dir = args.results.resolve() if args.results else layout.root / "grading"
     shard = classroom.parse_shard(args.shard) if args.shard else (1, 1)
+    for why in layout.refused_students("submitted"):
+        print(f"left out: submitted/{why}", file=sys.stderr)
     try:
         results = classroom.grade_class(layout, results_dir, args.workers, shard, use_sandbox=not args.no_sandbox,
                                         student_timeout=args.student_timeout)
-    except (sandbox.SandboxUnavailable, classroom.ResultsBusy) as error:
+    except (sandbox.SandboxUnavailable, classroom.ResultsBusy, classroom.ResultsRefused) as error:
         print(f"not grading: {error}", file=sys.stderr)
         return 2
     if not args.shard:
-        results = classroom.merge(layout, [results_dir])
-        classroom.hand_back(layout, results_dir)
+        try:
+            results = classroom.merge(layout, [results_dir])
+        except (classroom.BadResults, classroom.ResultsBusy, classroom.ResultsRefused) as error:
+            print(f"graded, not merged: {error}", file=sys.stderr)
+            return 2
         print(f"gradebook updated; {results_dir / 'grades.csv'}, {results_dir / 'grades.png'}")
     else:
         print(f"shard {args.shard} graded into {results_dir}: run `inn-course merge` on all shards' folders")
@@ -81,19 +86,22 @@ def _cmd_grade_class(layout: CourseLayout, args) -> int:
 def _cmd_merge(layout: CourseLayout, args) -> int:
     try:
         results = classroom.merge(layout, [Path(f).resolve() for f in args.folders])
-    except classroom.ResultsBusy as error:
+    except (classroom.BadResults, classroom.ResultsBusy, classroom.ResultsRefused) as error:
         print(f"not merging: {error}", file=sys.stderr)
         return 2
-    classroom.hand_back(layout, Path(args.folders[0]).resolve())
     print(classroom.summary(results))
     print(f"gradebook updated; grades.csv and grades.png in {Path(args.folders[0])}")
     return 0 if all(r.status == "graded" for r in results) else 1
 
 
 def _cmd_collect(layout: CourseLayout, args) -> int:
-    collected = collect.collect(layout)
-    print(collect.report(collected))
-    return 0
+    try:
+        collection = collect.collect(layout)
+    except collect.ExchangeRefused as error:
+        print(f"nothing collected: {error}", file=sys.stderr)
+        return 2
+    print(collect.report(collection))
+    return 1 if collection.refused else 0
 
 
 def _cmd_export(layout: CourseLayout, args) -> int:
@@ -148,7 +156,7 @@ COMMANDS = {
     "selfstudy": (_cmd_selfstudy, "build the self-study edition: the worked solution, executed, as a notebook and an HTML page"),
     "grade-class": (_cmd_grade_class, "autograde every submitted/<student>/ in parallel, each in a sandbox, into the gradebook"),
     "merge": (_cmd_merge, "merge the results folders of grade-class shards into the gradebook; write grades.csv and grades.png"),
-    "collect": (_cmd_collect, "nbgrader collect (latest submission per student), and report missing or renamed notebooks"),
+    "collect": (_cmd_collect, "copy each student's latest submission out of nbgrader's exchange (owner and arrival time checked by the system); report refused submissions, untrusted times, missing or renamed notebooks"),
     "export": (_cmd_export, "final grades (auto + manual - late penalty) as a Canvas gradebook CSV and a plain CSV"),
     "student-bundle": (_cmd_student_bundle, "write what a student may have (release notebook, data instructions, README, requirements) into a new folder"),
     "hub": (_cmd_hub, "as root: create the users, the shared environment, nbgrader's exchange; run JupyterHub on 127.0.0.1"),
@@ -180,7 +188,32 @@ def main(argv: list[str] | None = None) -> int:
     parsers["export"].add_argument("--column", help="the LMS assignment's column (default: the assignment id)")
     args = parser.parse_args(argv)
     layout = CourseLayout(args.root.resolve())
+    if args.command not in ROOT_COMMANDS:
+        try:
+            owner = privileges.course_owner(layout.root)
+            if owner is not None:  # root on someone else's course: the whole command runs as its owner
+                return privileges.run_as_owner(owner, ["--root", str(layout.root), *_without_root(
+                    sys.argv[1:] if argv is None else argv)])
+        except privileges.OwnerUnknown as error:
+            print(f"not run: {error}", file=sys.stderr)
+            return 2
     return COMMANDS[args.command][0](layout, args)
+
+
+ROOT_COMMANDS = {"hub"}  # what root does as root; every other command works in a course directory
+
+
+def _without_root(argv: list[str]) -> list[str]:
+    """``argv`` without its --root option (the caller gives the resolved one)."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--root":
+            skip = True
+        elif not arg.startswith("--root="):
+            kept.append(arg)
+    return kept
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .api import open_api
+from .names import spreadsheet_cell
 from .paths import CourseLayout
 
 CANVAS_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
@@ -63,11 +64,11 @@ def write_canvas_csv(grades: list[FinalGrade], path: Path, column: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow([*CANVAS_COLUMNS, column])
+        writer.writerow([*CANVAS_COLUMNS, spreadsheet_cell(column)])
         if grades:
             writer.writerow(["Points Possible", "", "", "", "", f"{grades[0].max_score:g}"])
         for grade in grades:
-            writer.writerow([grade.name, "", "", grade.student, "", f"{grade.score:g}"])
+            writer.writerow([spreadsheet_cell(grade.name), "", "", spreadsheet_cell(grade.student), "", f"{grade.score:g}"])
     return path
 
 
@@ -77,6 +78,6 @@ def write_final_csv(grades: list[FinalGrade], path: Path) -> Path:
         writer = csv.writer(handle)
         writer.writerow(["student", "auto", "manual", "late_penalty", "final", "max", "needs_manual_grade"])
         for g in grades:
-            writer.writerow([g.student, f"{g.auto:g}", f"{g.manual:g}", f"{g.late_penalty:g}", f"{g.score:g}",
+            writer.writerow([spreadsheet_cell(g.student), f"{g.auto:g}", f"{g.manual:g}", f"{g.late_penalty:g}", f"{g.score:g}",
                              f"{g.max_score:g}", "yes" if g.needs_manual_grade else "no"])
     return path

@@ -17,8 +17,10 @@ command line and REST API as the Node one, which JupyterHub drives unchanged.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
+import stat
 import shutil
 import subprocess
 import sys
@@ -81,6 +83,10 @@ class Site:
         for user in self.users:
             self.passwords[user] = create_user(user)
         make_exchange(self.exchange)
+        moved = make_course_exchange(self.exchange, self.course_id, self.instructor)
+        if moved is not None:
+            print(f"{self.exchange / self.course_id} was not the instructor's: moved to {moved} for a human to read",
+                  file=sys.stderr)
         self._nbgrader_configs()
         self._course_directory()
         self.state.mkdir(parents=True, exist_ok=True)
@@ -234,6 +240,54 @@ def make_exchange(root: Path) -> None:
     """nbgrader's exchange: world-writable with the sticky bit (users cannot remove each other's files)."""
     root.mkdir(parents=True, exist_ok=True)
     os.chmod(root, 0o1777)
+
+
+# nbgrader's own modes (exchange/default/release_assignment.py, release_feedback.py): students may list and
+# read the outbound folder, write into inbound without listing it, and reach feedback only by its hashed names.
+COURSE_EXCHANGE_MODES = {"": 0o755, "outbound": 0o755, "inbound": 0o2733, "feedback": 0o711}
+_DIRECTORY = os.O_RDONLY | os.O_NOFOLLOW | os.O_DIRECTORY | os.O_CLOEXEC
+
+
+def make_course_exchange(root: Path, course_id: str, instructor: str) -> Path | None:
+    """The course's folder in the exchange (and its inbound, outbound, feedback), the instructor's own.
+
+    Made by root when the hub is set up, before any student can make it: in a world-writable exchange,
+    the first user to make ``<exchange>/<course>`` owns it, and a student who did would own the parent
+    of every submission (nbgrader's release then fails, and the instructor cannot remove it). An entry
+    of that name that is not the instructor's folder is moved aside, kept for a human, and returned.
+    Nothing here follows a link: entries are checked with lstat, renamed (which moves a link, not its
+    target), and changed through descriptors opened with O_NOFOLLOW.
+    """
+    entry = pwd.getpwnam(instructor)
+    course = root / course_id
+    moved = None
+    for _ in range(3):
+        try:
+            os.mkdir(course, 0o700)
+            break
+        except FileExistsError:
+            info = os.lstat(course)
+            if stat.S_ISDIR(info.st_mode) and info.st_uid == entry.pw_uid:
+                break
+            moved = root / f".not-the-course-{course_id}-{time.strftime('%Y%m%dT%H%M%S')}"
+            os.rename(course, moved)
+    else:
+        raise RuntimeError(f"{course}: someone keeps making it; not set up")
+    fd = os.open(course, _DIRECTORY)
+    try:
+        for name, mode in COURSE_EXCHANGE_MODES.items():
+            if name:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(name, 0o700, dir_fd=fd)
+            sub = os.open(name, _DIRECTORY, dir_fd=fd) if name else os.dup(fd)
+            try:
+                os.fchown(sub, entry.pw_uid, entry.pw_gid)
+                os.fchmod(sub, mode)
+            finally:
+                os.close(sub)
+    finally:
+        os.close(fd)
+    return moved
 
 
 def _chown_tree(path: Path, user: str) -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import ASSIGNMENT
+from .names import is_student_id, student_id_problem
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_ENV = "INN_DATA_ROOT"
@@ -55,10 +56,19 @@ class CourseLayout:
         return self.notebook("release")
 
     def students(self, stage: str = "submitted") -> list[str]:
+        """The students with a folder of this assignment in ``stage`` whose name is a valid student id."""
+        return [name for name in self._student_folders(stage) if is_student_id(name)]
+
+    def refused_students(self, stage: str = "submitted") -> list[str]:
+        """Why each folder of ``stage`` that is not a valid student id is left out (``names.py``)."""
+        return [student_id_problem(name) for name in self._student_folders(stage) if not is_student_id(name)]
+
+    def _student_folders(self, stage: str) -> list[str]:
         folder = self.root / stage
-        if not folder.is_dir():
+        if not folder.is_dir() or folder.is_symlink():
             return []
-        return sorted(p.name for p in folder.iterdir() if (p / self.assignment).is_dir())
+        return sorted(p.name for p in folder.iterdir()
+                      if not p.is_symlink() and p.is_dir() and (p / self.assignment).is_dir())
 
 
 # What a course directory is made of (everything else is generated from it).

@@ -109,11 +109,14 @@ def _read_fd(fd: int, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def copy_tree(source: Path, target: Path, caps: Caps = Caps(), skip: tuple[str, ...] = ()) -> CopyReport:
+def copy_tree(source: Path, target: Path, caps: Caps = Caps(), skip: tuple[str, ...] = (),
+              owner: int | None = None) -> CopyReport:
     """Copy the regular files and folders of ``source`` into a new folder ``target``; refuse the rest.
 
     ``source`` is opened with O_NOFOLLOW (a link there is refused as a whole). ``target`` must not
     exist; its parent must. Names in ``skip`` (top level only) are left out without a report.
+    With ``owner`` (a uid), a file or folder that belongs to anyone else is refused too (checked on
+    the open file).
     """
     report = CopyReport()
     try:
@@ -123,14 +126,14 @@ def copy_tree(source: Path, target: Path, caps: Caps = Caps(), skip: tuple[str, 
         return report
     os.mkdir(target, 0o755)
     try:
-        _copy_dir(fd, target, "", caps, report, 0, skip)
+        _copy_dir(fd, target, "", caps, report, 0, skip, owner)
     finally:
         os.close(fd)
     return report
 
 
 def _copy_dir(fd: int, target: Path, prefix: str, caps: Caps, report: CopyReport, depth: int,
-              skip: tuple[str, ...]) -> None:
+              skip: tuple[str, ...], owner: int | None = None) -> None:
     for name in sorted(os.listdir(fd)):
         relative = f"{prefix}{name}"
         if depth == 0 and name in skip:
@@ -139,6 +142,9 @@ def _copy_dir(fd: int, target: Path, prefix: str, caps: Caps, report: CopyReport
             info = os.stat(name, dir_fd=fd, follow_symlinks=False)
         except OSError as error:
             report.refused.append(f"{relative}: {error.strerror}")
+            continue
+        if owner is not None and info.st_uid != owner:
+            report.refused.append(f"{relative}: belongs to another user (uid {info.st_uid})")
             continue
         if stat.S_ISDIR(info.st_mode):
             if depth + 1 > caps.depth:
@@ -151,7 +157,7 @@ def _copy_dir(fd: int, target: Path, prefix: str, caps: Caps, report: CopyReport
                 continue
             try:
                 os.mkdir(target / name, 0o755)
-                _copy_dir(child, target / name, relative + "/", caps, report, depth + 1, skip)
+                _copy_dir(child, target / name, relative + "/", caps, report, depth + 1, skip, owner)
             finally:
                 os.close(child)
             continue
@@ -166,13 +172,14 @@ def _copy_dir(fd: int, target: Path, prefix: str, caps: Caps, report: CopyReport
             report.refused.append(f"{relative}: the copy would pass {caps.bytes:,} bytes")
             continue
         try:
-            report.bytes += _copy_file(fd, name, target / name, info, caps.bytes - report.bytes)
+            report.bytes += _copy_file(fd, name, target / name, info, caps.bytes - report.bytes, owner)
             report.copied.append(relative)
         except UnsafeFile as error:
             report.refused.append(f"{relative}: {error}")
 
 
-def _copy_file(dir_fd: int, name: str, target: Path, before: os.stat_result, budget: int) -> int:
+def _copy_file(dir_fd: int, name: str, target: Path, before: os.stat_result, budget: int,
+               owner: int | None = None) -> int:
     """Copy one regular file (checked again on the open descriptor); return its size."""
     try:
         fd = os.open(name, _READ, dir_fd=dir_fd)
@@ -182,6 +189,8 @@ def _copy_file(dir_fd: int, name: str, target: Path, before: os.stat_result, bud
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode) or (info.st_dev, info.st_ino) != (before.st_dev, before.st_ino):
             raise UnsafeFile("replaced while it was being copied")
+        if owner is not None and info.st_uid != owner:
+            raise UnsafeFile(f"belongs to another user (uid {info.st_uid})")
         data = _read_fd(fd, budget + 1)
         if len(data) > budget:
             raise UnsafeFile("grew past the copy's size limit")
@@ -263,3 +272,32 @@ def chown_tree(path: Path, uid: int, gid: int) -> None:
         for folder, dirs, files in os.walk(path):
             for name in dirs + files:
                 os.lchown(os.path.join(folder, name), uid, gid)
+
+
+def read_regular_at(dir_fd: int, name: str, max_bytes: int, owner: int | None = None) -> bytes:
+    """The bytes of the regular file ``name`` in the open folder ``dir_fd`` (not a link), at most
+    ``max_bytes``; with ``owner``, only a file that belongs to that uid."""
+    try:
+        fd = os.open(name, _READ, dir_fd=dir_fd)
+    except OSError as error:
+        raise UnsafeFile(f"{name}: {'a symbolic link' if error.errno == 40 else error.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise UnsafeFile(f"{name}: not a regular file")
+        if owner is not None and info.st_uid != owner:
+            raise UnsafeFile(f"{name}: belongs to another user (uid {info.st_uid})")
+        data = _read_fd(fd, max_bytes + 1)
+        if len(data) > max_bytes:
+            raise UnsafeFile(f"{name}: more than {max_bytes:,} bytes")
+        return data
+    finally:
+        os.close(fd)
+
+
+def copy_dir_fd(fd: int, target: Path, caps: Caps = Caps(), owner: int | None = None) -> CopyReport:
+    """``copy_tree`` of a folder already open as ``fd`` (the caller opened it without following a link)."""
+    report = CopyReport()
+    os.mkdir(target, 0o755)
+    _copy_dir(fd, target, "", caps, report, 0, (), owner)
+    return report

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import codescan, notebooks
+from .names import spreadsheet_cell
 from .paths import CourseLayout
 from .submissions import Unreadable, read_submitted
 
@@ -248,10 +249,10 @@ class Report:
             writer = csv.writer(handle)
             writer.writerow(["student", "other student", "share alike", "alike answers (Jaccard index)"])
             for p in self.pairs:
-                writer.writerow([p.first, p.second, f"{p.share:.2f}",
+                writer.writerow([spreadsheet_cell(p.first), spreadsheet_cell(p.second), f"{p.share:.2f}",
                                  "; ".join(f"{q} ({v:.2f})" for q, v in sorted(p.alike.items()))])
             for student, why in sorted(self.not_compared.items()):
-                writer.writerow([student, "", "", f"not compared: {why}"])
+                writer.writerow([spreadsheet_cell(student), "", "", spreadsheet_cell(f"not compared: {why}")])
         return path
 
 
