@@ -83,7 +83,8 @@ class Site:
         for user in self.users:
             self.passwords[user] = create_user(user)
         make_exchange(self.exchange)
-        moved = make_course_exchange(self.exchange, self.course_id, self.instructor)
+        entry = pwd.getpwnam(self.instructor)
+        moved = make_course_exchange(self.exchange, self.course_id, entry.pw_uid, entry.pw_gid)
         if moved is not None:
             print(f"{self.exchange / self.course_id} was not the instructor's: moved to {moved} for a human to read",
                   file=sys.stderr)
@@ -248,7 +249,7 @@ COURSE_EXCHANGE_MODES = {"": 0o755, "outbound": 0o755, "inbound": 0o2733, "feedb
 _DIRECTORY = os.O_RDONLY | os.O_NOFOLLOW | os.O_DIRECTORY | os.O_CLOEXEC
 
 
-def make_course_exchange(root: Path, course_id: str, instructor: str) -> Path | None:
+def make_course_exchange(root: Path, course_id: str, uid: int, gid: int) -> Path | None:
     """The course's folder in the exchange (and its inbound, outbound, feedback), the instructor's own.
 
     Made by root when the hub is set up, before any student can make it: in a world-writable exchange,
@@ -258,7 +259,6 @@ def make_course_exchange(root: Path, course_id: str, instructor: str) -> Path | 
     Nothing here follows a link: entries are checked with lstat, renamed (which moves a link, not its
     target), and changed through descriptors opened with O_NOFOLLOW.
     """
-    entry = pwd.getpwnam(instructor)
     course = root / course_id
     moved = None
     for _ in range(3):
@@ -267,7 +267,7 @@ def make_course_exchange(root: Path, course_id: str, instructor: str) -> Path | 
             break
         except FileExistsError:
             info = os.lstat(course)
-            if stat.S_ISDIR(info.st_mode) and info.st_uid == entry.pw_uid:
+            if stat.S_ISDIR(info.st_mode) and info.st_uid == uid:
                 break
             moved = root / f".not-the-course-{course_id}-{time.strftime('%Y%m%dT%H%M%S')}"
             os.rename(course, moved)
@@ -281,7 +281,7 @@ def make_course_exchange(root: Path, course_id: str, instructor: str) -> Path | 
                     os.mkdir(name, 0o700, dir_fd=fd)
             sub = os.open(name, _DIRECTORY, dir_fd=fd) if name else os.dup(fd)
             try:
-                os.fchown(sub, entry.pw_uid, entry.pw_gid)
+                os.fchown(sub, uid, gid)
                 os.fchmod(sub, mode)
             finally:
                 os.close(sub)

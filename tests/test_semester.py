@@ -20,9 +20,8 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -131,19 +130,44 @@ def test_a_semester(site, browser):
     assert a.submissions() == [first_a, second_a]
     a.screenshot("3-student-resubmitted")
 
+    # B attacks: a folder in the exchange named as A's, dated 2099 (the latest, were names believed);
+    # then B submits late and rewrites its timestamp.txt to a time before the due date.
+    inbound = site.exchange / site.course_id / "inbound"
+    forged = inbound / f"{STUDENT_A}+{ASSIGNMENT}+2099-01-01 00:00:00.000000 UTC+forged"
+    release_copy = site.home(STUDENT_B) / NOTEBOOK
+    site.run_as(STUDENT_B, ["sh", "-c", f'mkdir "{forged}" && cp "{release_copy}" "{forged}/" && '
+                f'echo "2099-01-01 00:00:00.000000 UTC" > "{forged}/timestamp.txt" && '
+                f'echo x > "{forged}/submission_secret.txt"'])
+    ours = set(os.listdir(inbound))
+    site.run_as(STUDENT_B, ["nbgrader", "submit", ASSIGNMENT])
+    (late_b,) = [name for name in set(os.listdir(inbound)) - ours if name.startswith(STUDENT_B)]
+    before_due = (due - timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+    site.run_as(STUDENT_B, ["sh", "-c", f'echo "{before_due}" > "{inbound / late_b}/timestamp.txt"'])
+
     # 3. The instructor collects (the report names C's renamed notebook) and grades the class in the sandbox.
-    collected = _instructor(site, "inn-course", "--root", str(site.course), "collect")
-    lines = {line.split()[0]: line for line in collected.splitlines()[1:]}
+    done = site.run_as(INSTRUCTOR, ["inn-course", "--root", str(site.course), "collect"], cwd=site.course, check=False)
+    collected = done.stdout
+    assert done.returncode == 1, collected + done.stderr  # 1: something was refused, and the report says what
+    refused = collected.split("refused (")[1]
+    assert forged.name in refused and f"claims to be {STUDENT_A}'s but was made by {STUDENT_B}" in refused, collected
+    untrusted = collected.split("times not believed")[1].split("refused (")[0]
+    assert f"{STUDENT_B}: its timestamp.txt says '{before_due}'" in untrusted, collected
+    b_time = (layout.root / "submitted" / STUDENT_B / ASSIGNMENT / "timestamp.txt").read_text()
+    assert datetime.strptime(b_time, "%Y-%m-%d %H:%M:%S.%f %Z").replace(tzinfo=timezone.utc) > due, b_time
+    lines = {line.split()[0]: line for line in collected.split("\n\n")[0].splitlines()[1:]}
     assert f"no {ASSIGNMENT}.ipynb" in lines[STUDENT_C] and "another notebook: my_work.ipynb" in lines[STUDENT_C]
     assert lines[STUDENT_A].endswith("ok") and lines[STUDENT_B].endswith("ok")
     timestamp = (layout.root / "submitted" / STUDENT_A / ASSIGNMENT / "timestamp.txt").read_text().strip()
     assert timestamp in second_a, (timestamp, second_a)  # the latest submission, with its own timestamp
-    grading = subprocess.run([sys.executable, "-m", "inn_course", "--root", str(site.course), "grade-class"],
+    # Root grades (the sandbox's setup needs it); on the instructor's course it runs as the instructor.
+    grading = subprocess.run([str(site.env / "bin" / "python"), "-m", "inn_course", "--root", str(site.course),
+                              "grade-class"],
                              capture_output=True, text=True, env={**os.environ, "INN_DATA_ROOT": hub.data_root()})
     lines = {line.split()[0]: line for line in grading.stdout.splitlines() if line.startswith("inn-")}
     assert "not graded" in lines[STUDENT_C] and "No such file" in lines[STUDENT_C], grading.stdout  # C only
     assert "graded" in lines[STUDENT_A] and "graded" in lines[STUDENT_B], grading.stdout + grading.stderr[-3000:]
     assert (site.course / "gradebook.db").stat().st_uid == _uid(INSTRUCTOR)  # handed back to the instructor
+    assert _seconds_late(site, STUDENT_B) > 0  # B's rewritten time won nothing: graded as late
     rows = {r["student"]: r for r in csv.DictReader(open(site.course / "grading" / "grades.csv"))}
     assert float(rows[STUDENT_A]["autograded score"]) == 32 and float(rows[STUDENT_B]["autograded score"]) == 0, rows
 
@@ -202,6 +226,13 @@ def _manual_score(site, student: str, grade_id: str) -> float | None:
 
     with open_api(CourseLayout(site.course)).gradebook as gb:
         return gb.find_grade(grade_id, ASSIGNMENT, ASSIGNMENT, student).manual_score
+
+
+def _seconds_late(site, student: str) -> float:
+    from inn_course.api import open_api
+
+    with open_api(CourseLayout(site.course)).gradebook as gb:
+        return gb.find_submission(ASSIGNMENT, student).total_seconds_late
 
 
 def _uid(user: str) -> int:
