@@ -24,13 +24,13 @@ import stat
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import safe_files
-from .paths import COURSE_FILES, REPO_ROOT
+from .paths import REPO_ROOT, copy_course
 
 HUB_ENV = Path("/opt/inn-course/hub-env")
 EXCHANGE = Path("/srv/nbgrader/exchange")
@@ -108,21 +108,22 @@ class Site:
             "c = get_config()  # noqa: F821\n"
             f"c.CourseDirectory.course_id = {self.course_id!r}\n"
             f"c.Exchange.root = {str(self.exchange)!r}\n")
-        home = self.home(self.instructor)
-        jupyter = home / ".jupyter"
-        jupyter.mkdir(exist_ok=True)
-        (jupyter / "nbgrader_config.py").write_text(
-            "c = get_config()  # noqa: F821\n"
-            f"c.CourseDirectory.root = {str(self.course)!r}\n")
-        _chown_tree(jupyter, self.instructor)
+        # In the instructor's home, as the instructor: root never writes through a name its owner controls.
+        as_user(self.instructor, 'mkdir -p "$HOME/.jupyter" && cat > "$HOME/.jupyter/nbgrader_config.py"',
+                input="c = get_config()  # noqa: F821\n"
+                      f"c.CourseDirectory.root = {str(self.course)!r}\n")
 
     def _course_directory(self) -> None:
-        shutil.rmtree(self.course, ignore_errors=True)
-        self.course.mkdir()
-        for name in COURSE_FILES:
-            origin = REPO_ROOT / name
-            (shutil.copytree if origin.is_dir() else shutil.copy2)(origin, self.course / name)
-        _chown_tree(self.course, self.instructor)
+        """The course files, copied into the instructor's home by the instructor (from a copy root made
+        readable to them); a course already there is kept beside it, never deleted."""
+        with tempfile.TemporaryDirectory(prefix="inn-course-setup-") as stage:
+            os.chmod(stage, 0o755)
+            copy = Path(stage) / "course"
+            copy.mkdir()
+            copy_course(copy)
+            subprocess.run(["chmod", "-R", "a+rX", str(copy)], check=True)
+            as_user(self.instructor, 'set -e; if [ -e "$1" ] || [ -L "$1" ]; then '
+                    'mv "$1" "$1.previous-$(date +%Y%m%dT%H%M%S)"; fi; cp -R "$2" "$1"', str(self.course), str(copy))
 
     def hub_config(self) -> str:
         allowed = ", ".join(repr(u) for u in self.users)
@@ -290,9 +291,15 @@ def make_course_exchange(root: Path, course_id: str, uid: int, gid: int) -> Path
     return moved
 
 
-def _chown_tree(path: Path, user: str) -> None:
-    entry = pwd.getpwnam(user)
-    safe_files.chown_tree(path, entry.pw_uid, entry.pw_gid)
+def as_user(user: str, script: str, *args: str, input: str | None = None) -> None:
+    """``sh -c SCRIPT`` as ``user`` in their home (HOME set), with ``$1``... = ``args``."""
+    home = pwd.getpwnam(user).pw_dir
+    runuser = shutil.which("runuser") or "/usr/sbin/runuser"
+    done = subprocess.run([runuser, "-u", user, "--", "sh", "-c", script, "sh", *args], cwd=home, input=input,
+                          env={"HOME": home, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}, capture_output=True,
+                          text=True)
+    if done.returncode:
+        raise RuntimeError(f"as {user}: {script[:60]}...: {done.stderr.strip()[-500:]}")
 
 
 def can_run_here() -> str | None:

@@ -71,22 +71,24 @@ def environment(owner: pwd.struct_passwd) -> dict[str, str]:
 
 def run_as_owner(owner: pwd.struct_passwd, args: list[str]) -> int:
     """``python -m inn_course ARGS`` as ``owner``; its exit code."""
+    # The caller's folder, so that relative paths among ARGS mean what they meant (chdir is not a read;
+    # -I keeps it off sys.path). The probe runs from / : it only asks whether this Python can be run.
     rights = dict(user=owner.pw_uid, group=owner.pw_gid,
-                  extra_groups=os.getgrouplist(owner.pw_name, owner.pw_gid), env=environment(owner), cwd="/")
+                  extra_groups=os.getgrouplist(owner.pw_name, owner.pw_gid), env=environment(owner))
     why = can_run_python(rights)
     if why:
         raise OwnerUnknown(f"{owner.pw_name} cannot run this Python ({sys.executable}: {why}); run the command from "
                            "an environment every user can read (on the hub: /opt/inn-course/hub-env/bin/inn-course)")
     print(f"inn-course: the course belongs to {owner.pw_name}: running as {owner.pw_name}, not as root",
           file=sys.stderr, flush=True)
-    return subprocess.run([sys.executable, "-I", "-m", "inn_course", *args], **rights).returncode
+    return subprocess.run([sys.executable, "-I", "-m", "inn_course", *args], cwd=os.getcwd(), **rights).returncode
 
 
 def can_run_python(rights: dict) -> str | None:
     """Why this Python cannot import the course's package with ``rights`` (subprocess's user, group...), or None."""
     try:
         probe = subprocess.run([sys.executable, "-I", "-c", "import inn_course.cli"], capture_output=True, text=True,
-                               **rights)
+                               cwd="/", **rights)
     except OSError as error:
         return error.strerror
     return (probe.stderr.strip().splitlines() or ["?"])[-1] if probe.returncode else None

@@ -179,6 +179,7 @@ def test_an_ungradable_resubmission_replaces_the_old_score(small_class, tmp_path
     results = tmp_path / "results"
     results.mkdir()
     (layout.root / "autograded" / "ann" / layout.assignment).mkdir(parents=True)
+    layout.notebook("submitted", "ann").parent.mkdir(parents=True)  # merge takes results of submitted students only
     points = {"q09_exact_inverse": 1.0}
     classroom.StudentResult("ann", "graded", 1.0, 56.0, dict(points), dict(points), timestamp="2026-11-01T10:00:00",
                             grades={"q09_exact_inverse": {"notebook": layout.assignment, "auto_score": 1.0,
