@@ -190,8 +190,12 @@ def _gradebook_fields(layout: CourseLayout, config, student: str) -> tuple[dict[
 
 
 def run_worker(course: Path, template: Path, student: str, results: Path, use_sandbox: bool, threads: int,
-               cell_timeout: int | None = None) -> int:
-    """Grade one student (in this process); write results/<student>.json and the autograded notebook."""
+               cell_timeout: int | None = None, extension: float | None = None) -> int:
+    """Grade one student (in this process); write results/<student>.json and the autograded notebook.
+
+    ``extension`` (seconds) is the student's extension in the course's gradebook: nbgrader adds it to
+    the due date when it computes the late penalty, so the private gradebook must know it too.
+    """
     layout = CourseLayout(course)
     started = time.perf_counter()
     os.environ.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
@@ -201,6 +205,8 @@ def run_worker(course: Path, template: Path, student: str, results: Path, use_sa
         config.CourseDirectory.db_url = f"sqlite:///{private.root / 'gradebook.db'}"
         if cell_timeout is not None:
             config.Execute.timeout = cell_timeout
+        if extension:
+            _grant_extension(private, config, student, extension)
         box = None
         if use_sandbox:
             box = sandbox.KernelSandbox(Path(tmp) / "sandbox", private.notebook("autograded", student).parent,
@@ -228,6 +234,14 @@ def run_worker(course: Path, template: Path, student: str, results: Path, use_sa
     result.seconds = time.perf_counter() - started
     result.save(results)
     return 0
+
+
+def _grant_extension(layout: CourseLayout, config, student: str, seconds: float) -> None:
+    from datetime import timedelta
+
+    with open_api(layout, config).gradebook as gb:
+        gb.update_or_create_student(student)
+        gb.update_or_create_submission(layout.assignment, student, extension=timedelta(seconds=seconds))
 
 
 def _work_folder(results: Path, use_sandbox: bool) -> Path | None:
@@ -271,6 +285,39 @@ def _template(layout: CourseLayout, folder: Path) -> Path:
         with open_api(private, config).gradebook as gb:
             gb.update_or_create_assignment(layout.assignment, duedate=duedate)
     return template
+
+
+class NotReady(RuntimeError):
+    """The course's gradebook does not know the assignment yet: nothing could be merged."""
+
+
+def check_ready(layout: CourseLayout) -> None:
+    """NotReady, in one sentence saying what to run, unless the gradebook knows the assignment and its cells.
+
+    Checked before grading: a class graded into a gradebook without the assignment (or with the
+    assignment but not its notebook, after ``nbgrader db assignment add``) could not be merged.
+    """
+    from nbgrader.api import MissingEntry
+
+    fix = f"run `nbgrader generate_assignment {layout.assignment}` in {layout.root} first"
+    if not (layout.root / "gradebook.db").exists():
+        raise NotReady(f"{layout.root} has no gradebook.db yet: {fix}")
+    with open_api(layout).gradebook as gb:
+        try:
+            assignment = gb.find_assignment(layout.assignment)
+        except MissingEntry:
+            raise NotReady(f"the gradebook does not know {layout.assignment!r}: {fix}") from None
+        if not any(nb.grade_cells for nb in assignment.notebooks):
+            raise NotReady(f"the gradebook knows {layout.assignment!r} but not its graded cells: {fix}")
+
+
+def extensions(layout: CourseLayout) -> dict[str, float]:
+    """student -> extension in seconds, as recorded in the course's gradebook (nbgrader's own field)."""
+    if not (layout.root / "gradebook.db").exists():
+        return {}
+    with open_api(layout).gradebook as gb:
+        return {s.student.id: s.extension.total_seconds() for s in gb.find_assignment(layout.assignment).submissions
+                if s.extension}
 
 
 def _duedate(layout: CourseLayout):
@@ -335,7 +382,7 @@ def locked(results: Path) -> Iterator[None]:
 
 
 def worker_command(layout: CourseLayout, template: Path, student: str, results: Path, threads: int,
-                   use_sandbox: bool, cell_timeout: int | None = None) -> list[str]:
+                   use_sandbox: bool, cell_timeout: int | None = None, extension: float | None = None) -> list[str]:
     """The worker's command: in its own bubblewrap sandbox when grading sandboxed.
 
     The worker runs nbgrader (trusted code) on hostile files, so it gets no more than it needs:
@@ -348,6 +395,8 @@ def worker_command(layout: CourseLayout, template: Path, student: str, results: 
                student, str(results), "--threads", str(threads)]
     if cell_timeout is not None:
         command += ["--cell-timeout", str(cell_timeout)]
+    if extension:
+        command += ["--extension", repr(float(extension))]
     if not use_sandbox:
         return command + ["--no-sandbox"]
     argv = ["bwrap", "--die-with-parent", "--unshare-net", "--unshare-ipc", "--unshare-uts",
@@ -356,7 +405,7 @@ def worker_command(layout: CourseLayout, template: Path, student: str, results: 
             # kernel's nested, unprivileged sandbox may only mount a proc it could see in full.
             "--bind", "/proc", "/proc",
             "--size", str(WORKER_TMP_BYTES), "--tmpfs", "/tmp"]
-    for path in sorted({layout.root, *sandbox.read_only_paths()}):  # what the new /tmp would hide
+    for path in sorted({layout.root, PACKAGE, *sandbox.read_only_paths()}):  # what the new /tmp would hide
         if Path("/tmp") in path.parents:
             argv += ["--ro-bind", str(path), str(path)]
     argv += ["--bind", str(results), str(results),
@@ -370,6 +419,10 @@ def worker_command(layout: CourseLayout, template: Path, student: str, results: 
         argv += ["--unshare-user"]
     return argv + ["--"] + command
 
+
+# Where this package's code is: in the Python's site-packages when installed, in a checkout when installed
+# editable (`pip install -e`), which may be under /tmp.
+PACKAGE = Path(__file__).resolve().parent
 
 WORKER_CAPABILITIES = ("CAP_SETUID", "CAP_SETGID", "CAP_CHOWN", "CAP_KILL", "CAP_SYS_RESOURCE", "CAP_SYS_ADMIN",
                        "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER")
@@ -392,6 +445,7 @@ def grade_class(layout: CourseLayout, results: Path, workers: int | None = None,
     """
     if use_sandbox:
         sandbox.check_available()
+    check_ready(layout)
     with locked(results):
         return _grade_class(layout, results, workers, shard, use_sandbox, student_timeout, progress,
                             cell_timeouts or {})
@@ -405,6 +459,7 @@ def _grade_class(layout, results, workers, shard, use_sandbox, student_timeout, 
     if use_sandbox and os.geteuid() == 0:
         cgroups.sweep()
     template = _template(layout, results)
+    granted = extensions(layout)
     bar = Progress(len(students)) if progress else None
     waiting, running, finished = list(students), {}, []
     try:
@@ -413,7 +468,7 @@ def _grade_class(layout, results, workers, shard, use_sandbox, student_timeout, 
                 student = waiting.pop(0)
                 (results / f"{student}.json").unlink(missing_ok=True)
                 command = worker_command(layout, template, student, results, threads, use_sandbox,
-                                         cell_timeouts.get(student))
+                                         cell_timeouts.get(student), granted.get(student))
                 log = fresh_file(results, f"{student}.log")
                 running[student] = (subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                                      start_new_session=True,
@@ -620,10 +675,11 @@ def main(argv: list[str] | None = None) -> int:
         worker.add_argument(name)
     worker.add_argument("--threads", type=int, default=1)
     worker.add_argument("--cell-timeout", type=int, default=None)
+    worker.add_argument("--extension", type=float, default=None)
     worker.add_argument("--no-sandbox", action="store_true")
     args = parser.parse_args(argv)
     return run_worker(Path(args.course), Path(args.template), args.student, Path(args.results),
-                      not args.no_sandbox, args.threads, args.cell_timeout)
+                      not args.no_sandbox, args.threads, args.cell_timeout, args.extension)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from . import bundle, classroom, collect, export, grade, pipeline, privileges, release, sandbox, selfstudy
-from .paths import REPO_ROOT, CourseLayout
+from .paths import CourseLayout
 
 
 def _cmd_build(layout: CourseLayout, args) -> int:
@@ -67,7 +67,7 @@ def _cmd_grade_class(layout: CourseLayout, args) -> int:
     try:
         results = classroom.grade_class(layout, results_dir, args.workers, shard, use_sandbox=not args.no_sandbox,
                                         student_timeout=args.student_timeout)
-    except (sandbox.SandboxUnavailable, classroom.ResultsBusy, classroom.ResultsRefused) as error:
+    except (sandbox.SandboxUnavailable, classroom.ResultsBusy, classroom.ResultsRefused, classroom.NotReady) as error:
         print(f"not grading: {error}", file=sys.stderr)
         return 2
     if not args.shard:
@@ -136,9 +136,10 @@ def _cmd_hub(layout: CourseLayout, args) -> int:
         print(f"no hub: {reason}", file=sys.stderr)
         return 2
     site = hub.Site(args.state.resolve(), args.instructor, args.students, port=args.port)
-    site.setup()
-    for user, password in site.passwords.items():
-        print(f"{user:24s} {password}")
+    for change in site.setup(refresh_course=args.refresh_course):
+        print(change)
+    for user in site.users:
+        print(f"{user:24s} {site.passwords.get(user, '(existing user: password unchanged)')}")
     site.start()
     print(f"JupyterHub: {site.url} (Ctrl-C stops it); the instructor's course: {site.course}")
     try:
@@ -166,7 +167,8 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="inn-course", description=__doc__.splitlines()[0])
-    parser.add_argument("--root", type=Path, default=REPO_ROOT, help="course directory (default: this repository)")
+    parser.add_argument("--root", type=Path, default=None,
+                        help="course directory (default: the current folder, as for nbgrader)")
     sub = parser.add_subparsers(dest="command", required=True)
     parsers = {name: sub.add_parser(name, help=help_text) for name, (_, help_text) in COMMANDS.items()}
     grading = parsers["grade-class"]
@@ -184,16 +186,28 @@ def main(argv: list[str] | None = None) -> int:
     hub_parser.add_argument("--students", nargs="+", required=True, help="the students' logins (created if missing)")
     hub_parser.add_argument("--port", type=int, default=8000)
     hub_parser.add_argument("--state", type=Path, default=Path("/srv/inn-course/hub"), help="the hub's database and logs")
+    hub_parser.add_argument("--refresh-course", action="store_true",
+                            help="replace the course's lab/, source/ and nbgrader_config.py with this repository's "
+                                 "(the old ones kept beside; gradebook and student folders untouched)")
     parsers["export"].add_argument("--results", type=Path, help="where to write (default: grading/ in the course)")
     parsers["export"].add_argument("--column", help="the LMS assignment's column (default: the assignment id)")
+    # Set by root's re-run of a command as the course's owner: the folder relative paths were given in.
+    parser.add_argument("--caller-cwd", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    layout = CourseLayout(args.root.resolve())
+    here = args.caller_cwd or Path.cwd()
+    _make_paths_absolute(args, here)
+    layout = CourseLayout((here / args.root if args.root else here).resolve())
+    if args.command not in ROOT_COMMANDS and not layout.config_file.is_file():
+        print(f"not a course directory: {layout.root} has no nbgrader_config.py (cd into the course, or give "
+              "--root)", file=sys.stderr)
+        return 2
     if args.command not in ROOT_COMMANDS:
         try:
             owner = privileges.course_owner(layout.root)
             if owner is not None:  # root on someone else's course: the whole command runs as its owner
-                return privileges.run_as_owner(owner, ["--root", str(layout.root), *_without_root(
-                    sys.argv[1:] if argv is None else argv)])
+                given = _without_options(sys.argv[1:] if argv is None else argv, "--root", "--caller-cwd")
+                return privileges.run_as_owner(owner, ["--root", str(layout.root), "--caller-cwd", str(here), *given],
+                                               cwd=layout.root)
         except privileges.OwnerUnknown as error:
             print(f"not run: {error}", file=sys.stderr)
             return 2
@@ -203,17 +217,26 @@ def main(argv: list[str] | None = None) -> int:
 ROOT_COMMANDS = {"hub"}  # what root does as root; every other command works in a course directory
 
 
-def _without_root(argv: list[str]) -> list[str]:
-    """``argv`` without its --root option (the caller gives the resolved one)."""
+def _without_options(argv: list[str], *names: str) -> list[str]:
+    """``argv`` without the options ``names`` and their values (the caller gives resolved ones)."""
     kept, skip = [], False
     for arg in argv:
         if skip:
             skip = False
-        elif arg == "--root":
+        elif arg in names:
             skip = True
-        elif not arg.startswith("--root="):
+        elif not arg.startswith(tuple(f"{name}=" for name in names)):
             kept.append(arg)
     return kept
+
+
+def _make_paths_absolute(args, here: Path) -> None:
+    """Every path argument made absolute against ``here``, the folder the command was typed in."""
+    for name in ("results", "folder", "state"):
+        if getattr(args, name, None) is not None:
+            setattr(args, name, here / getattr(args, name))
+    if getattr(args, "folders", None):
+        args.folders = [str(here / folder) for folder in args.folders]
 
 
 if __name__ == "__main__":

@@ -30,9 +30,10 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .paths import REPO_ROOT, copy_course
+from .paths import COURSE_FILES, REPO_ROOT, copy_course
 
 HUB_ENV = Path("/opt/inn-course/hub-env")
+HUB_DATA = Path("/opt/inn-course/data")
 EXCHANGE = Path("/srv/nbgrader/exchange")
 COURSE_ID = "invertible-networks"
 REQUIREMENTS = REPO_ROOT / "requirements-hub.txt"
@@ -47,7 +48,8 @@ class Site:
     env: Path = HUB_ENV
     exchange: Path = EXCHANGE
     course_id: str = COURSE_ID
-    passwords: dict[str, str] = field(default_factory=dict)
+    data: Path = HUB_DATA  # MNIST for every user: a read-only copy of the grader's, in a place of its own
+    passwords: dict[str, str] = field(default_factory=dict)  # users created by this setup: their new passwords
     process: subprocess.Popen | None = None
 
     @property
@@ -70,18 +72,32 @@ class Site:
     def reset(self) -> None:
         """Remove what an earlier run left: these users (and their homes), the course's exchange folder.
 
-        For tests and demos only: it deletes the users' work.
+        For tests and demos only: it deletes the users' work. A hub and proxy that an earlier run left
+        (a run stopped before it could stop them) are stopped first.
         """
+        for program in ("jupyterhub", "configurable-http-proxy"):
+            subprocess.run(["pkill", "-f", str(self.env / "bin" / program)], check=False, capture_output=True)
         for user in self.users:
             subprocess.run(["pkill", "-u", user], check=False, capture_output=True)
             if subprocess.run(["id", user], capture_output=True).returncode == 0:
                 subprocess.run(["userdel", "--remove", user], check=False, capture_output=True)
         shutil.rmtree(self.exchange / self.course_id, ignore_errors=True)
 
-    def setup(self) -> None:
+    def setup(self, refresh_course: bool = False) -> list[str]:
+        """Make what is missing; keep what is there (users and their passwords, homes, the course with its
+        gradebook and students' folders, the hub's database). Returns what it changed, in words.
+
+        ``refresh_course`` replaces the course's own files (lab/, source/, nbgrader_config.py) with this
+        repository's, and touches nothing else in the course.
+        """
+        changed = []
         install_environment(self.env)
+        provision_data(Path(data_root()), self.data)
         for user in self.users:
-            self.passwords[user] = create_user(user)
+            password = create_user(user)
+            if password is not None:
+                self.passwords[user] = password
+                changed.append(f"created user {user}")
         make_exchange(self.exchange)
         entry = pwd.getpwnam(self.instructor)
         moved = make_course_exchange(self.exchange, self.course_id, entry.pw_uid, entry.pw_gid)
@@ -89,9 +105,18 @@ class Site:
             print(f"{self.exchange / self.course_id} was not the instructor's: moved to {moved} for a human to read",
                   file=sys.stderr)
         self._nbgrader_configs()
-        self._course_directory()
+        changed += self._course_directory(refresh_course)
         self.state.mkdir(parents=True, exist_ok=True)
         (self.state / "jupyterhub_config.py").write_text(self.hub_config())
+        self._check_data_as(self.students[0] if self.students else self.instructor)
+        return changed
+
+    def _check_data_as(self, user: str) -> None:
+        """Load MNIST as a user does, before the hub says it is ready."""
+        check = "import sys; from torchvision.datasets import MNIST; MNIST(sys.argv[1], train=False, download=False)"
+        done = self.run_as(user, [str(self.env / "bin" / "python"), "-c", check, str(self.data)], check=False)
+        if done.returncode:
+            raise RuntimeError(f"{user} cannot load MNIST from {self.data}: {done.stderr.strip()[-500:]}")
 
     def _nbgrader_configs(self) -> None:
         """Every user's nbgrader: the course and the exchange (in the environment's etc/jupyter);
@@ -113,17 +138,27 @@ class Site:
                 input="c = get_config()  # noqa: F821\n"
                       f"c.CourseDirectory.root = {str(self.course)!r}\n")
 
-    def _course_directory(self) -> None:
+    def _course_directory(self, refresh: bool) -> list[str]:
         """The course files, copied into the instructor's home by the instructor (from a copy root made
-        readable to them); a course already there is kept beside it, never deleted."""
+        readable to them). A course already there is kept as it is; with ``refresh``, only its own files
+        (lab/, source/, nbgrader_config.py) are replaced, each kept beside as <name>.previous-<time>."""
+        exists = os.path.lexists(self.course)
+        if exists and not refresh:
+            return []
         with tempfile.TemporaryDirectory(prefix="inn-course-setup-") as stage:
             os.chmod(stage, 0o755)
             copy = Path(stage) / "course"
             copy.mkdir()
             copy_course(copy)
             subprocess.run(["chmod", "-R", "a+rX", str(copy)], check=True)
-            as_user(self.instructor, 'set -e; if [ -e "$1" ] || [ -L "$1" ]; then '
-                    'mv "$1" "$1.previous-$(date +%Y%m%dT%H%M%S)"; fi; cp -R "$2" "$1"', str(self.course), str(copy))
+            if not exists:
+                as_user(self.instructor, 'cp -R "$2" "$1"', str(self.course), str(copy))
+                return [f"made the course in {self.course}"]
+            as_user(self.instructor, 'set -e; now=$(date +%Y%m%dT%H%M%S); for name in "$@"; do '
+                    'if [ -e "$COURSE/$name" ] || [ -L "$COURSE/$name" ]; then mv "$COURSE/$name" '
+                    '"$COURSE/$name.previous-$now"; fi; cp -R "$STAGE/$name" "$COURSE/$name"; done',
+                    *COURSE_FILES, extra_env={"COURSE": str(self.course), "STAGE": str(copy)})
+            return [f"replaced {self.course / name} (the old one kept beside it)" for name in COURSE_FILES]
 
     def hub_config(self) -> str:
         allowed = ", ".join(repr(u) for u in self.users)
@@ -146,7 +181,7 @@ c.Authenticator.admin_users = {{{self.instructor!r}}}
 c.JupyterHub.spawner_class = "localprocess"
 c.Spawner.cmd = ["{self.env / 'bin' / 'jupyterhub-singleuser'}"]
 c.Spawner.default_url = "/lab"
-c.Spawner.environment = {{"PATH": "{self.env / 'bin'}:/usr/bin:/bin", "INN_DATA_ROOT": "{data_root()}"}}
+c.Spawner.environment = {{"PATH": "{self.env / 'bin'}:/usr/bin:/bin", "INN_DATA_ROOT": "{self.data}"}}
 c.Spawner.http_timeout = 120
 c.Spawner.start_timeout = 120
 '''
@@ -190,7 +225,7 @@ c.Spawner.start_timeout = 120
         """``command`` as ``user`` (their home, the course environment), as the instructor types it."""
         home = self.home(user)
         env = {"HOME": str(home), "USER": user, "PATH": f"{self.env / 'bin'}:/usr/bin:/bin", "LANG": "C.UTF-8",
-               "INN_DATA_ROOT": data_root()}
+               "INN_DATA_ROOT": str(self.data)}
         runuser = shutil.which("runuser") or "/usr/sbin/runuser"
         result = subprocess.run([runuser, "-u", user, "--", *command], cwd=cwd or home, env=env,
                                 capture_output=True, text=True)
@@ -224,18 +259,45 @@ def _create_environment(env: Path, pip: list[str]) -> None:
     (env / ".installed").touch()
 
 
-def create_user(user: str) -> str:
-    """A local Linux user with a home and a fresh random password (returned)."""
+def create_user(user: str) -> str | None:
+    """A local Linux user with a home (0700) and a fresh random password, returned; None (and nothing
+    changed: password, home) when the user exists already."""
     import secrets
 
-    if subprocess.run(["id", user], capture_output=True).returncode:
-        subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", user], check=True)
+    if subprocess.run(["id", user], capture_output=True).returncode == 0:
+        return None
+    subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", user], check=True)
     password = secrets.token_urlsafe(12)
     subprocess.run(["chpasswd"], input=f"{user}:{password}\n", text=True, check=True)
-    # A home only its user can enter: nbgrader's collect leaves submission folders world-writable
-    # (0777) in the instructor's course, and students must not read each other's work.
-    os.chmod(pwd.getpwnam(user).pw_dir, 0o700)
+    os.chmod(pwd.getpwnam(user).pw_dir, 0o700)  # students must not read each other's work
     return password
+
+
+def provision_data(source: Path, target: Path) -> None:
+    """MNIST's four files, copied to ``target/MNIST/raw`` (readable by all, written by root only).
+
+    The grader's data root is often not readable by other users (``~/data`` of root, a checkout in a
+    private folder); every student's notebook reads this copy instead.
+    """
+    raw = target / "MNIST" / "raw"
+    names = [n for n in MNIST_FILES if (raw / n).is_file()]
+    if len(names) == len(MNIST_FILES):
+        return
+    found = source / "MNIST" / "raw"
+    missing = [n for n in MNIST_FILES if not (found / n).is_file()]
+    if missing:
+        raise RuntimeError(f"no MNIST for the students: {found} lacks {', '.join(missing)}; put the four files "
+                           f"of MNIST there (or set INN_DATA_ROOT to the folder holding MNIST/raw/)")
+    raw.mkdir(parents=True, exist_ok=True)
+    for folder in (target, target / "MNIST", raw):
+        os.chmod(folder, 0o755)
+    for name in MNIST_FILES:
+        shutil.copyfile(found / name, raw / name)
+        os.chmod(raw / name, 0o644)
+
+
+# What torchvision's MNIST reads (the .gz files beside them are not needed once these exist).
+MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 
 def make_exchange(root: Path) -> None:
@@ -291,13 +353,14 @@ def make_course_exchange(root: Path, course_id: str, uid: int, gid: int) -> Path
     return moved
 
 
-def as_user(user: str, script: str, *args: str, input: str | None = None) -> None:
+def as_user(user: str, script: str, *args: str, input: str | None = None,
+            extra_env: dict[str, str] | None = None) -> None:
     """``sh -c SCRIPT`` as ``user`` in their home (HOME set), with ``$1``... = ``args``."""
     home = pwd.getpwnam(user).pw_dir
     runuser = shutil.which("runuser") or "/usr/sbin/runuser"
+    env = {"HOME": home, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", **(extra_env or {})}
     done = subprocess.run([runuser, "-u", user, "--", "sh", "-c", script, "sh", *args], cwd=home, input=input,
-                          env={"HOME": home, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}, capture_output=True,
-                          text=True)
+                          env=env, capture_output=True, text=True)
     if done.returncode:
         raise RuntimeError(f"as {user}: {script[:60]}...: {done.stderr.strip()[-500:]}")
 

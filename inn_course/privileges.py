@@ -69,10 +69,9 @@ def environment(owner: pwd.struct_passwd) -> dict[str, str]:
     return env
 
 
-def run_as_owner(owner: pwd.struct_passwd, args: list[str]) -> int:
-    """``python -m inn_course ARGS`` as ``owner``; its exit code."""
-    # The caller's folder, so that relative paths among ARGS mean what they meant (chdir is not a read;
-    # -I keeps it off sys.path). The probe runs from / : it only asks whether this Python can be run.
+def run_as_owner(owner: pwd.struct_passwd, args: list[str], cwd: Path) -> int:
+    """``python -m inn_course ARGS`` as ``owner``, in ``cwd`` (the course: a folder the owner can enter,
+    since nbgrader returns to its working folder); its exit code. ARGS hold absolute paths only."""
     rights = dict(user=owner.pw_uid, group=owner.pw_gid,
                   extra_groups=os.getgrouplist(owner.pw_name, owner.pw_gid), env=environment(owner))
     why = can_run_python(rights)
@@ -81,7 +80,8 @@ def run_as_owner(owner: pwd.struct_passwd, args: list[str]) -> int:
                            "an environment every user can read (on the hub: /opt/inn-course/hub-env/bin/inn-course)")
     print(f"inn-course: the course belongs to {owner.pw_name}: running as {owner.pw_name}, not as root",
           file=sys.stderr, flush=True)
-    return subprocess.run([sys.executable, "-I", "-m", "inn_course", *args], cwd=os.getcwd(), **rights).returncode
+    # -I: the course folder (the owner's) is not on sys.path, nor are PYTHON* variables read.
+    return subprocess.run([sys.executable, "-I", "-m", "inn_course", *args], cwd=cwd, **rights).returncode
 
 
 def can_run_python(rights: dict) -> str | None:

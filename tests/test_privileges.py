@@ -30,10 +30,14 @@ OWNER = "inn-course-owner"
 PYTHON = hub.HUB_ENV / "bin" / "python"
 
 
-def _run(course: Path, *args: str) -> subprocess.CompletedProcess:
-    """``inn-course --root COURSE ARGS`` as root, from the hub's environment, as an administrator types it."""
-    return subprocess.run([str(PYTHON), "-m", "inn_course", "--root", str(course), *args],
+def _run(course: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """``inn-course --root COURSE ARGS`` as root, from the hub's environment, as an administrator types it:
+    by default from root's home, a folder the owner cannot enter."""
+    return subprocess.run([str(PYTHON), "-m", "inn_course", "--root", str(course), *args], cwd=cwd or ROOT_ONLY,
                           capture_output=True, text=True, timeout=900)
+
+
+ROOT_ONLY = Path(pwd.getpwuid(0).pw_dir)
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +135,7 @@ def test_a_results_file_naming_another_path_is_not_merged(owned):
     planted.write_text(json.dumps({"student": "../../victim-dir", "status": "graded"}))
     os.lchown(planted, owner.pw_uid, owner.pw_gid)
     try:
-        done = _run(course, "merge", str(folder))
+        done = _run(course, "merge", "grading", cwd=course)  # a path relative to where root stands
     finally:
         planted.unlink()
     assert done.returncode == 2 and "names the student '../../victim-dir'" in done.stderr, done.stderr[-2000:]

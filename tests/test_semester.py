@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from inn_course import hub, notebooks, submissions
-from inn_course.paths import REPO_ROOT, CourseLayout
+from inn_course.paths import COURSE_FILES, REPO_ROOT, CourseLayout
 
 from .browser.hub import HubUser
 from .browser.chromium import CHROMIUM, CHROMIUM_ARGS, MISSING
@@ -145,7 +145,8 @@ def test_a_semester(site, browser):
     site.run_as(STUDENT_B, ["sh", "-c", f'echo "{before_due}" > "{inbound / late_b}/timestamp.txt"'])
 
     # 3. The instructor collects (the report names C's renamed notebook) and grades the class in the sandbox.
-    done = site.run_as(INSTRUCTOR, ["inn-course", "--root", str(site.course), "collect"], cwd=site.course, check=False)
+    # The README's commands verbatim, in the course folder (no --root: the course is where one stands).
+    done = site.run_as(INSTRUCTOR, ["inn-course", "collect"], cwd=site.course, check=False)
     collected = done.stdout
     assert done.returncode == 1, collected + done.stderr  # 1: something was refused, and the report says what
     refused = collected.split("refused (")[1]
@@ -162,7 +163,7 @@ def test_a_semester(site, browser):
     # Root grades (the sandbox's setup needs it); on the instructor's course it runs as the instructor.
     grading = subprocess.run([str(site.env / "bin" / "python"), "-m", "inn_course", "--root", str(site.course),
                               "grade-class"],
-                             capture_output=True, text=True, env={**os.environ, "INN_DATA_ROOT": hub.data_root()})
+                             capture_output=True, text=True, env={**os.environ, "INN_DATA_ROOT": str(site.data)})
     lines = {line.split()[0]: line for line in grading.stdout.splitlines() if line.startswith("inn-")}
     assert "not graded" in lines[STUDENT_C] and "No such file" in lines[STUDENT_C], grading.stdout  # C only
     assert "graded" in lines[STUDENT_A] and "graded" in lines[STUDENT_B], grading.stdout + grading.stderr[-3000:]
@@ -209,12 +210,22 @@ def test_a_semester(site, browser):
         assert secret not in text, secret
 
     # 5. Final grades, for the LMS and for the instructor.
-    exported = _instructor(site, "inn-course", "--root", str(site.course), "export")
+    exported = _instructor(site, "inn-course", "export")
     canvas = list(csv.reader(open(site.course / "grading" / "canvas.csv")))
     assert canvas[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", ASSIGNMENT]
     assert canvas[1][0] == "Points Possible" and canvas[1][5] == "56"
     scores = {row[3]: float(row[5]) for row in canvas[2:]}
     assert scores[STUDENT_A] == pytest.approx(30.8) and scores[STUDENT_B] == 0, scores
+    # 6. The hub set up again (a reboot, a crash, Ctrl-C): every user, password, file and grade as it was;
+    # then with --refresh-course: the course's own files replaced (the old ones kept), nothing else touched.
+    kept, passwords = _state(site), dict(site.passwords)
+    assert site.setup() == [] and site.passwords == passwords  # nothing made, no new password
+    assert _state(site) == kept  # every file of the course and every password hash as it was
+    changed = site.setup(refresh_course=True)
+    assert len(changed) == 3 and all("replaced" in c for c in changed), changed
+    after = _state(site)
+    assert _outside_course_files(after) == _outside_course_files(kept) and after["shadow"] == kept["shadow"]
+    assert any(name.startswith("source.previous-") for name in os.listdir(site.course))
     minutes = (time.perf_counter() - started) / 60
     print(f"semester: {minutes:.1f} min; {exported}")
     for shot, name in [(formgrader_shot, "hub-formgrader.png"), (feedback_shot, "hub-feedback.png")]:
@@ -226,6 +237,25 @@ def _manual_score(site, student: str, grade_id: str) -> float | None:
 
     with open_api(CourseLayout(site.course)).gradebook as gb:
         return gb.find_grade(grade_id, ASSIGNMENT, ASSIGNMENT, student).manual_score
+
+
+def _state(site) -> dict:
+    """What a second setup must keep: every file of the course (path -> content hash) and every password hash."""
+    import hashlib
+
+    files = {}
+    for folder, _, names in os.walk(site.course):
+        for name in names:
+            path = Path(folder, name)
+            if ".previous-" not in str(path):
+                files[str(path.relative_to(site.course))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    shadow = [line for line in Path("/etc/shadow").read_text().splitlines() if line.split(":")[0] in site.users]
+    return {"files": files, "shadow": sorted(shadow)}
+
+
+def _outside_course_files(state: dict) -> dict:
+    """The files a refresh must not touch: all but the course's own (lab/, source/, nbgrader_config.py)."""
+    return {path: digest for path, digest in state["files"].items() if not path.startswith(COURSE_FILES)}
 
 
 def _seconds_late(site, student: str) -> float:

@@ -1,0 +1,70 @@
+"""The course's command line as an instructor meets it: the course is the folder they stand in, a course
+not ready to grade says what to run in one line, a student's extension counts, the worker finds the
+package wherever it is."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from inn_course import classroom, release, submissions
+from inn_course.api import load_config, open_api
+from inn_course.paths import copy_course
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "inn_course", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_the_course_is_the_folder_one_stands_in(tmp_path):
+    layout = copy_course(tmp_path / "course")
+    release.generate_release(layout, load_config(layout))  # its own gradebook knows the assignment
+    done = _cli("export", cwd=layout.root)  # no --root: the current folder, as for nbgrader
+    assert done.returncode == 0 and (layout.root / "grading" / "canvas.csv").is_file(), done.stderr[-2000:]
+    elsewhere = _cli("export", cwd=tmp_path)
+    assert elsewhere.returncode == 2 and "not a course directory" in elsewhere.stderr, elsewhere.stderr
+
+
+def test_grading_a_course_whose_gradebook_lacks_the_assignment_says_what_to_run(tmp_path):
+    layout = copy_course(tmp_path / "course")
+    submissions.submit(layout, "alice", "{}")
+    done = _cli("grade-class", cwd=layout.root)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert "run `nbgrader generate_assignment invertible_networks`" in done.stderr, done.stderr
+    assert not (layout.root / "grading" / "alice.json").exists()  # nothing graded that could not be merged
+
+
+def test_the_worker_sees_the_package_where_it_is(monkeypatch, tmp_path):
+    # An editable install in a checkout under /tmp: the worker's own /tmp would hide it unless it is bound.
+    monkeypatch.setattr(classroom, "PACKAGE", Path("/tmp/checkout/inn_course"))
+    layout = copy_course(tmp_path / "course")
+    argv = classroom.worker_command(layout, tmp_path / "t", "alice", tmp_path / "r", 1, use_sandbox=True)
+    binds = {argv[i + 1] for i, arg in enumerate(argv) if arg == "--ro-bind"}
+    assert "/tmp/checkout/inn_course" in binds and str(layout.root) in binds
+
+
+@pytest.mark.slow
+def test_an_extension_in_the_gradebook_is_granted_by_grade_class(tmp_path):
+    layout = copy_course(tmp_path / "course")
+    release.generate_release(layout, load_config(layout))
+    reference = submissions.sample(layout, "reference")
+    submitted = datetime.now(timezone.utc).replace(tzinfo=None)
+    for student in ("alice", "bob"):
+        folder = submissions.submit(layout, student, reference).parent
+        (folder / "timestamp.txt").write_text(submitted.strftime("%Y-%m-%d %H:%M:%S.%f UTC"))
+    with open_api(layout).gradebook as gb:  # due an hour before both submitted; alice has two more hours
+        gb.update_or_create_assignment(layout.assignment, duedate=submitted - timedelta(hours=1))
+        gb.update_or_create_student("alice")
+        gb.update_or_create_submission(layout.assignment, "alice", extension=timedelta(hours=2))
+    results = classroom.grade_class(layout, tmp_path / "results", workers=2, progress=False)
+    assert [r.status for r in results] == ["graded", "graded"], [r.flags for r in results]
+    penalties = {r.student: sum(r.late_penalties.values()) for r in results}
+    assert penalties["alice"] == 0 and penalties["bob"] == pytest.approx(0.1 * results[1].score), penalties
+    classroom.merge(layout, [tmp_path / "results"])
+    with open_api(layout).gradebook as gb:
+        assert gb.find_submission(layout.assignment, "alice").extension == timedelta(hours=2)  # merge kept it
