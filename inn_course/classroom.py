@@ -438,21 +438,26 @@ def _limit_worker(use_sandbox: bool) -> None:
 
 def grade_class(layout: CourseLayout, results: Path, workers: int | None = None, shard: tuple[int, int] = (1, 1),
                 use_sandbox: bool = True, student_timeout: float = STUDENT_TIMEOUT,
-                progress: bool = True, cell_timeouts: dict[str, int] | None = None) -> list[StudentResult]:
+                progress: bool = True, cell_timeouts: dict[str, int] | None = None,
+                only: list[str] | None = None) -> list[StudentResult]:
     """Grade the students of one shard into ``results``, ``workers`` at a time; return their results.
 
-    ``cell_timeouts`` (student -> seconds) overrides the course's per-cell limit for some students.
+    ``cell_timeouts`` (student -> seconds) overrides the course's per-cell limit for some students;
+    ``only`` grades just these students (a resubmission, a regrade request), whose results replace theirs.
     """
     if use_sandbox:
         sandbox.check_available()
     check_ready(layout)
+    unknown = sorted(set(only or ()) - set(layout.students("submitted")))
+    if unknown:
+        raise NotReady(f"no submission to grade for {', '.join(map(repr, unknown))} in {layout.root / 'submitted'}")
     with locked(results):
         return _grade_class(layout, results, workers, shard, use_sandbox, student_timeout, progress,
-                            cell_timeouts or {})
+                            cell_timeouts or {}, only)
 
 
-def _grade_class(layout, results, workers, shard, use_sandbox, student_timeout, progress, cell_timeouts):
-    students = shard_of(layout.students("submitted"), *shard)
+def _grade_class(layout, results, workers, shard, use_sandbox, student_timeout, progress, cell_timeouts, only=None):
+    students = [s for s in shard_of(layout.students("submitted"), *shard) if only is None or s in only]
     workers = workers or default_workers()
     threads = max(1, (os.cpu_count() or 1) // workers)
     shutil.rmtree(results / ".work", ignore_errors=True)  # what killed workers of a run without sandbox left
@@ -528,8 +533,11 @@ def load_results(folders: list[Path], students: list[str] | None = None) -> list
     return sorted(found.values(), key=lambda r: r.student)
 
 
-def merge(layout: CourseLayout, folders: list[Path], config=None) -> list[StudentResult]:
+def merge(layout: CourseLayout, folders: list[Path], config=None, only: list[str] | None = None) -> list[StudentResult]:
     """Write the results of ``folders`` into the course's gradebook and autograded/; export CSV and PNG.
+
+    ``only``: write just these students into the gradebook (after ``grade-class --student``); the CSV,
+    the figure and the similarity report still cover every result in the folders.
 
     A graded student's scores replace whatever the gradebook held. A student who could not be
     graded is recorded as such, never left with an older submission's score: the submission's
@@ -540,10 +548,10 @@ def merge(layout: CourseLayout, folders: list[Path], config=None) -> list[Studen
     with ExitStack() as stack:
         for folder in folders:
             stack.enter_context(locked(folder))
-        return _merge(layout, folders, config)
+        return _merge(layout, folders, config, only)
 
 
-def _merge(layout: CourseLayout, folders: list[Path], config) -> list[StudentResult]:
+def _merge(layout: CourseLayout, folders: list[Path], config, only: list[str] | None = None) -> list[StudentResult]:
     from datetime import datetime
 
     results = load_results(folders, layout.students("submitted"))
@@ -551,6 +559,8 @@ def _merge(layout: CourseLayout, folders: list[Path], config) -> list[StudentRes
     with api.gradebook as gb:
         gb.find_assignment(layout.assignment)  # MissingEntry: release the assignment first
         for result in results:
+            if only is not None and result.student not in only:
+                continue
             gb.update_or_create_student(result.student)
             stamp = datetime.fromisoformat(result.timestamp) if result.timestamp else None
             submission = gb.update_or_create_submission(layout.assignment, result.student, timestamp=stamp)

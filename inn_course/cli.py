@@ -66,13 +66,13 @@ def _cmd_grade_class(layout: CourseLayout, args) -> int:
         print(f"left out: submitted/{why}", file=sys.stderr)
     try:
         results = classroom.grade_class(layout, results_dir, args.workers, shard, use_sandbox=not args.no_sandbox,
-                                        student_timeout=args.student_timeout)
+                                        student_timeout=args.student_timeout, only=args.student)
     except (sandbox.SandboxUnavailable, classroom.ResultsBusy, classroom.ResultsRefused, classroom.NotReady) as error:
         print(f"not grading: {error}", file=sys.stderr)
         return 2
     if not args.shard:
         try:
-            results = classroom.merge(layout, [results_dir])
+            results = classroom.merge(layout, [results_dir], only=args.student)
         except (classroom.BadResults, classroom.ResultsBusy, classroom.ResultsRefused) as error:
             print(f"graded, not merged: {error}", file=sys.stderr)
             return 2
@@ -175,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
     grading.add_argument("--workers", type=int, default=None, help="parallel workers (default: what cores and memory hold)")
     grading.add_argument("--shard", help="I/N: grade only the I-th of N shares of the class (then run merge)")
     grading.add_argument("--results", type=Path, help="results folder (default: grading/ in the course)")
+    grading.add_argument("--student", action="append", metavar="NAME",
+                         help="grade only this student (repeat for more: a resubmission, a regrade request); "
+                              "only they are merged into the gradebook")
     grading.add_argument("--student-timeout", type=float, default=classroom.STUDENT_TIMEOUT,
                          help="seconds of wall time per student before its worker is killed")
     grading.add_argument("--no-sandbox", action="store_true",

@@ -49,7 +49,7 @@ def test_the_worker_sees_the_package_where_it_is(monkeypatch, tmp_path):
 
 
 @pytest.mark.slow
-def test_an_extension_in_the_gradebook_is_granted_by_grade_class(tmp_path):
+def test_an_extension_is_granted_and_one_student_can_be_regraded_alone(tmp_path):
     layout = copy_course(tmp_path / "course")
     release.generate_release(layout, load_config(layout))
     reference = submissions.sample(layout, "reference")
@@ -68,3 +68,12 @@ def test_an_extension_in_the_gradebook_is_granted_by_grade_class(tmp_path):
     classroom.merge(layout, [tmp_path / "results"])
     with open_api(layout).gradebook as gb:
         assert gb.find_submission(layout.assignment, "alice").extension == timedelta(hours=2)  # merge kept it
+    # A regrade of one student (grade-class --student bob): only bob is graded and merged.
+    submissions.submit(layout, "alice", "changed, but nobody asked for a regrade")
+    submissions.submit(layout, "bob", submissions.sample(layout, "handout"))
+    before = classroom.gradebook_snapshot(layout)["alice"]
+    regraded = classroom.grade_class(layout, tmp_path / "results", workers=1, progress=False, only=["bob"])
+    assert [r.student for r in regraded] == ["bob"]
+    classroom.merge(layout, [tmp_path / "results"], only=["bob"])
+    after = classroom.gradebook_snapshot(layout)
+    assert after["alice"] == before and sum(auto or 0 for auto, _, _ in after["bob"].values()) == 0
