@@ -77,3 +77,27 @@ def test_an_extension_is_granted_and_one_student_can_be_regraded_alone(tmp_path)
     classroom.merge(layout, [tmp_path / "results"], only=["bob"])
     after = classroom.gradebook_snapshot(layout)
     assert after["alice"] == before and sum(auto or 0 for auto, _, _ in after["bob"].values()) == 0
+
+
+def test_export_lists_every_student_of_the_roster_and_fills_an_existing_canvas_column(tmp_path):
+    import csv
+
+    layout = copy_course(tmp_path / "course")
+    release.generate_release(layout, load_config(layout))
+    with open_api(layout).gradebook as gb:
+        for student in ("alice", "bob"):  # the roster (nbgrader db student import); only alice submits
+            gb.update_or_create_student(student)
+        gb.add_submission(layout.assignment, "alice")
+    done = _cli("export", cwd=layout.root)
+    assert done.returncode == 0, done.stderr[-2000:]
+    canvas = list(csv.reader(open(layout.root / "grading" / "canvas.csv")))
+    assert [row[3] for row in canvas[2:]] == ["alice", "bob"] and canvas[3][5] == "0", canvas
+    final = {row["student"]: row for row in csv.DictReader(open(layout.root / "grading" / "final_grades.csv"))}
+    assert final["bob"]["submitted"] == "no" and final["alice"]["submitted"] == "yes"
+    column = "Invertible networks (123456)"  # an existing Canvas assignment, as Canvas's own export names it
+    plugin = subprocess.run([sys.executable, "-m", "nbgrader", "export", "--exporter",
+                             "inn_course.export.CanvasExportPlugin", "--to", "lms.csv",
+                             f"--CanvasExportPlugin.column={column}"], cwd=layout.root, capture_output=True, text=True)
+    assert plugin.returncode == 0, plugin.stderr[-2000:]
+    rows = list(csv.reader(open(layout.root / "lms.csv")))
+    assert rows[0][-1] == column and rows[1:] == canvas[1:]
