@@ -33,7 +33,8 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
 
-# Late policy: 10 % of the notebook's score per started day after the due date
+# Late policy: 10 % of the notebook's autograded score per started day after the due date (hand-graded points
+# are not reduced: nbgrader computes the penalty when it autogrades)
 # (`nbgrader db assignment add invertible_networks --duedate=...`), see inn_course/late.py.
 c.AssignLatePenalties.plugin_class = "inn_course.late.PercentPerDayLate"
 
