@@ -101,3 +101,31 @@ def test_export_lists_every_student_of_the_roster_and_fills_an_existing_canvas_c
     assert plugin.returncode == 0, plugin.stderr[-2000:]
     rows = list(csv.reader(open(layout.root / "lms.csv")))
     assert rows[0][-1] == column and rows[1:] == canvas[1:]
+
+
+def test_submissions_downloaded_from_an_lms_come_back_with_zip_collect(tmp_path):
+    """A course that hands the lab out by file (inn-course student-bundle) collects the LMS's download with
+    nbgrader's zip_collect into submitted/, ready for grade-class; the regular expression keeps to the ids
+    the course accepts (names.py)."""
+    import zipfile
+
+    layout = copy_course(tmp_path / "course")
+    release.generate_release(layout, load_config(layout))
+    archive = layout.root / "downloaded" / layout.assignment / "archive"
+    archive.mkdir(parents=True)
+    handout = layout.release_notebook.read_text()
+    with zipfile.ZipFile(archive / "submissions.zip", "w") as bundle:  # Canvas: login_userid_fileid_filename
+        bundle.writestr(f"alice_1001_5001_{layout.assignment}.ipynb", handout)
+        bundle.writestr(f"bob.smith_1002_5002_{layout.assignment}.ipynb", handout)
+        bundle.writestr(f"=cmd_1003_5003_{layout.assignment}.ipynb", handout)  # not an id: left in extracted/
+    done = subprocess.run([sys.executable, "-m", "nbgrader", "zip_collect", layout.assignment, "--force",
+                           "--FileNameCollectorPlugin.named_regexp=" + ZIP_REGEXP], cwd=layout.root,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert layout.students() == ["alice", "bob.smith"] and layout.refused_students() == []
+    assert layout.notebook("submitted", "alice").read_text() == handout
+
+
+# The README's zip_collect pattern, matched against the whole path: a student id as names.py accepts it
+# (without '_', Canvas's separator), Canvas's two numbers, the notebook.
+ZIP_REGEXP = r".*/(?P<student_id>[A-Za-z0-9][A-Za-z0-9.-]{0,63})_\d+_\d+_(?P<file_id>invertible_networks\.ipynb)$"
