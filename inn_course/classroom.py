@@ -587,7 +587,11 @@ def _merge(layout: CourseLayout, folders: list[Path], config, only: list[str] | 
                     shutil.rmtree(target, ignore_errors=True)
                     target.parent.mkdir(parents=True, exist_ok=True)
                     safe_files.copy_tree(graded, target, AUTOGRADED_CAPS)
-    report = similarity.class_report(layout, [r.student for r in results])
+    try:  # after the gradebook is written: nothing here may stop the merge from finishing
+        report = similarity.class_report(layout, [r.student for r in results])
+    except Exception as error:
+        report = similarity.Report([], {r.student: f"similarity not computed ({type(error).__name__}: {error})"[:200]
+                                        for r in results})
     report.annotate(results)
     report.write_csv(folders[0] / "similarity.csv")
     export(results, folders[0])

@@ -41,11 +41,16 @@ def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 
 def nbgrader(cell) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {})
+    """A cell's nbgrader metadata; {} when the cell, its metadata or that field is not a mapping (a submitted
+    notebook's fields are whatever its author wrote)."""
+    metadata = cell.get("metadata") if isinstance(cell, dict) else None
+    meta = metadata.get("nbgrader") if isinstance(metadata, dict) else None
+    return meta if isinstance(meta, dict) else {}
 
 
 def grade_id(cell) -> str | None:
-    return nbgrader(cell).get("grade_id")
+    gid = nbgrader(cell).get("grade_id")
+    return gid if isinstance(gid, str) else None
 
 
 def is_graded(cell) -> bool:

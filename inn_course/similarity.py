@@ -177,13 +177,15 @@ def answers_of(student: str, nb, template: Template) -> Answers:
     """
     result = Answers(student)
     by_question: dict[str, set[int]] = {}
-    for cell in nb.cells:
-        if cell.get("cell_type") != "code" or not isinstance(cell.get("source"), str):
+    cells = nb.get("cells") if isinstance(nb, dict) else None
+    for cell in cells if isinstance(cells, list) else []:
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code" or not isinstance(cell.get("source"), str):
             continue
         gid = notebooks.grade_id(cell)
         if gid not in template.questions:
-            gid = template.answer_ids.get(cell.get("id"), ADDED)
-        prints = fingerprints(cell.source)
+            cell_id = cell.get("id")
+            gid = template.answer_ids.get(cell_id, ADDED) if isinstance(cell_id, str) else ADDED
+        prints = fingerprints(cell["source"])
         if prints:
             by_question.setdefault(gid, set()).update(prints - template.given)
     result.by_question = {q: frozenset(p) for q, p in by_question.items() if p}
@@ -196,7 +198,10 @@ def read_submission(layout: CourseLayout, student: str, template: Template) -> A
         nb, _ = read_submitted(layout, student)
     except Unreadable as error:
         return Answers(student, problem=str(error))
-    return answers_of(student, nb, template)
+    try:
+        return answers_of(student, nb, template)
+    except Exception as error:  # whatever the file holds costs this student's comparison, never the report
+        return Answers(student, problem=f"could not be compared ({type(error).__name__})")
 
 
 # ------------------------------------------------------------------ comparing

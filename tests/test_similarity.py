@@ -141,3 +141,39 @@ def test_readme_quotes_the_measured_figures(repo):
     quoted = f"{low:.2f}" if f"{low:.2f}" == f"{high:.2f}" else f"{low:.2f}–{high:.2f}"
     assert f"~ reference | {quoted} | yes |" in readme
     assert f"`{alike.COPY}` ~ reference | {share[alike.COPY]:.2f} | yes |" in readme
+
+
+def _malformed_cells():
+    """One hostile variant of a code cell per field a reader touches: the cell, its type, id, source, metadata."""
+    code = {"cell_type": "code", "id": "x1", "metadata": {}, "source": "y = 1", "outputs": [], "execution_count": None}
+    yield "cell is a number", 5
+    yield "cell is a list", ["cell_type", "code"]
+    for name, value in [("type", 5), ("type", None), ("id", 5), ("id", ["x"]), ("id", {"a": 1}), ("source", 5),
+                        ("source", ["y =", 1]), ("source", None), ("source", "\x00\ud800"), ("metadata", 5),
+                        ("metadata", "nbgrader")]:
+        yield f"{name} = {value!r}", {**code, {"type": "cell_type"}.get(name, name): value}
+    for value in (5, "q06", [], None, {"grade_id": 5}, {"grade_id": ["q06"]}, {"solution": "yes", "grade_id": {}},
+                  {"grade_id": "q06_coupling", "solution": True, "points": "many"}):
+        yield f"metadata.nbgrader = {value!r}", {**code, "metadata": {"nbgrader": value}}
+
+
+def test_no_field_of_a_submitted_notebook_stops_the_scan_or_the_similarity_report(tmp_path):
+    """Every malformed cell costs its own student at most: the scan returns (grading refuses or repairs), and
+    the class's similarity report is made, the student compared or listed as not compared."""
+    import json
+
+    layout = copy_course(tmp_path / "course")
+    release.generate_release(layout, load_config(layout))
+    handout = json.loads(layout.release_notebook.read_text())
+    baseline = submissions.Baseline.of(layout)
+    variants = list(_malformed_cells())
+    for index, (_, cell) in enumerate(variants):
+        nb = {**handout, "cells": [cell, *handout["cells"]]}
+        submissions.submit(layout, f"s{index:02d}", json.dumps(nb))
+    students = layout.students()
+    assert len(students) == len(variants)
+    for student in students:
+        submissions.scan(layout, student, baseline)  # must return, whatever it decides
+    report = similarity.class_report(layout, students)
+    seen = {p.first for p in report.pairs} | {p.second for p in report.pairs} | set(report.not_compared)
+    assert seen <= set(students) and all(isinstance(why, str) for why in report.not_compared.values())
