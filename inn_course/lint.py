@@ -124,17 +124,19 @@ def leaks(source_nb, text: str, kinds=tuple(SECRETS), own_text: str = "", answer
     """What of the hidden tests and solutions of ``source_nb`` (and of its ``answer_key``, whose lines are
     all hidden tests) shows in ``text``.
 
-    A line counts as secret only if it is in no given code, in no region of
-    the other kind (``with torch.no_grad():`` may be in both a solution and a
-    hidden test) and not in ``own_text``, the student's own submission (their
-    feedback rightly shows their ``def __init__(self):``).
+    A line counts as secret only if it is in no given code and not in
+    ``own_text``, the student's own submission (their feedback rightly shows
+    their ``def __init__(self):``). When only some kinds are checked (feedback
+    checks hidden tests), a line that is also of an unchecked kind is left out
+    (``with torch.no_grad():`` may be in a solution the student wrote too); when
+    every kind is checked (the release, the bundle), every secret line is.
     """
     found = [f"marker {SECRETS[k][0]!r} is visible" for k in kinds if SECRETS[k][0] in text]
     public = _public_lines(source_nb)
     lines = {kind: _secret_lines(source_nb, *markers) for kind, markers in SECRETS.items()}
     lines["hidden test"] |= answer_key_lines(answer_key)
     for kind in kinds:
-        others = set().union(*(v for k, v in lines.items() if k != kind))
+        others = set().union(*(v for k, v in lines.items() if k not in kinds))
         for line in sorted(lines[kind] - public - others):
             if line in text and line not in own_text:
                 found.append(f"{kind} line is visible: {line!r}")

@@ -99,3 +99,15 @@ def test_mark_schemes_are_secret_and_belong_in_tasks():
     assert any("has no mark scheme" in p for p in lint.lint_source(no_scheme))
     misplaced = build_notebook(GOOD + task.replace('"kind": "task", "points": 2', '"kind": "readonly"'))
     assert any("is not a task cell" in p for p in lint.lint_source(misplaced))
+
+
+def test_a_line_both_in_a_solution_and_in_a_hidden_test_is_a_leak_in_the_release():
+    """The release and the bundle check every kind: a line shared by a solution and a hidden test (the FFT
+    bound's last line, say) counts; feedback, which checks hidden tests only, still leaves it to the student."""
+    shared = "return torch.linalg.eigvalsh(gram).max().sqrt()"
+    source = build_notebook(GOOD.replace("    return helper_function_given(42) + 0\n",
+                                         f"    return helper_function_given(42) + 0\n    {shared}\n")
+                            .replace('assert answer() == 42, "answer is not the answer."\n',
+                                     f'assert answer() == 42, "answer is not the answer."\n{shared}\n'))
+    assert lint.leaks(source, f"def helper_function_given(x):\n{shared}") != []  # every kind: the release
+    assert lint.leaks(source, shared, kinds=("hidden test",)) == []  # hidden tests only: the feedback
