@@ -54,7 +54,8 @@ def autograde(layout: CourseLayout, students: list[str], config: Config | None =
             except Exception as error:  # whatever one submission does, the others are graded
                 result = GradeResult(student, success=False, max_score=sum(baseline.max_points.values()),
                                      max_points=dict(baseline.max_points), error=repr(error),
-                                     flags=[f"grading failed ({type(error).__name__}): not graded, grade by hand"])
+                                     flags=[f"grading failed ({type(error).__name__}: {str(error)[:200]}): "
+                                            "not graded, grade by hand"])
             result.seconds = time.perf_counter() - started
             results.append(result)
     return results
@@ -89,8 +90,15 @@ def _autograde_one(api, layout: CourseLayout, student: str, baseline: submission
     elif any(sign in result.error + log for sign in ("DeadKernelError", "Kernel died")):
         result.flags.append("the kernel died while running it (os._exit, a crash, or out of memory): not graded")
     else:
-        result.flags.append("nbgrader could not grade it: see error")
+        result.flags.append(f"nbgrader could not grade it ({last_line(result.error or log)}): not graded")
     return result
+
+
+def last_line(text: str, limit: int = 200) -> str:
+    """The last non-empty line of an error or log (a traceback's exception), cut to ``limit`` characters:
+    the reason a student was not graded, kept in the results, the summary and the gradebook's comment."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return (lines[-1] if lines else "no error given")[:limit]
 
 
 def _run_time_flags(layout: CourseLayout, student: str) -> list[str]:

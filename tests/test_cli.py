@@ -129,3 +129,20 @@ def test_submissions_downloaded_from_an_lms_come_back_with_zip_collect(tmp_path)
 # The README's zip_collect pattern, matched against the whole path: a student id as names.py accepts it
 # (without '_', Canvas's separator), Canvas's two numbers, the notebook.
 ZIP_REGEXP = r".*/(?P<student_id>[A-Za-z0-9][A-Za-z0-9.-]{0,63})_\d+_\d+_(?P<file_id>invertible_networks\.ipynb)$"
+
+
+def test_a_student_nbgrader_cannot_grade_keeps_the_reason(tmp_path):
+    """The reason travels with the flags: into the results, the summary and the gradebook's comment."""
+    from inn_course import grade
+
+    layout = copy_course(tmp_path / "course")
+    release.generate_release(layout, load_config(layout))
+    submissions.submit(layout, "alice", submissions.sample(layout, "handout"))
+
+    class Failing:  # nbgrader's answer when its converter fails, as its API returns it
+        def autograde(self, *args, **kwargs):
+            return {"success": False, "error": "Traceback (most recent call last):\n  ...\nValueError: cell 7 is odd",
+                    "log": ""}
+
+    result = grade._autograde_one(Failing(), layout, "alice", submissions.Baseline.of(layout))
+    assert not result.success and any("ValueError: cell 7 is odd" in flag for flag in result.flags), result.flags
