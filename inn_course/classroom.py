@@ -48,6 +48,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import psutil
@@ -237,8 +238,6 @@ def run_worker(course: Path, template: Path, student: str, results: Path, use_sa
 
 
 def _grant_extension(layout: CourseLayout, config, student: str, seconds: float) -> None:
-    from datetime import timedelta
-
     with open_api(layout, config).gradebook as gb:
         gb.update_or_create_student(student)
         gb.update_or_create_submission(layout.assignment, student, extension=timedelta(seconds=seconds))
@@ -271,8 +270,8 @@ def _submitted_timestamp(layout: CourseLayout, student: str) -> str | None:
 
 # ----------------------------------------------------------------------------- the parent
 
-def _template(layout: CourseLayout, folder: Path) -> Path:
-    """A course with the config, source, release and a gradebook that knows the assignment."""
+def _template(layout: CourseLayout, folder: Path, duedate) -> Path:
+    """A course with the config, source, release and a gradebook that knows the assignment (and ``duedate``)."""
     template = folder / "template"
     shutil.rmtree(template, ignore_errors=True)
     template.mkdir(parents=True)
@@ -280,7 +279,6 @@ def _template(layout: CourseLayout, folder: Path) -> Path:
     config = load_config(private)
     config.CourseDirectory.db_url = f"sqlite:///{template / 'gradebook.db'}"
     release.generate_release(private, config)
-    duedate = _duedate(layout)
     if duedate is not None:  # the workers' gradebooks must know it, for nbgrader's late penalties
         with open_api(private, config).gradebook as gb:
             gb.update_or_create_assignment(layout.assignment, duedate=duedate)
@@ -291,8 +289,10 @@ class NotReady(RuntimeError):
     """The course's gradebook does not know the assignment yet: nothing could be merged."""
 
 
-def check_ready(layout: CourseLayout) -> None:
-    """NotReady, in one sentence saying what to run, unless the gradebook knows the assignment and its cells.
+def check_ready(layout: CourseLayout) -> tuple[datetime | None, dict[str, float]]:
+    """The assignment's due date and each student's extension in seconds (nbgrader's own fields), read
+    from the course's gradebook; NotReady, in one sentence saying what to run, unless the gradebook knows
+    the assignment and its cells.
 
     Checked before grading: a class graded into a gradebook without the assignment (or with the
     assignment but not its notebook, after ``nbgrader db assignment add``) could not be merged.
@@ -309,28 +309,8 @@ def check_ready(layout: CourseLayout) -> None:
             raise NotReady(f"the gradebook does not know {layout.assignment!r}: {fix}") from None
         if not any(nb.grade_cells for nb in assignment.notebooks):
             raise NotReady(f"the gradebook knows {layout.assignment!r} but not its graded cells: {fix}")
-
-
-def extensions(layout: CourseLayout) -> dict[str, float]:
-    """student -> extension in seconds, as recorded in the course's gradebook (nbgrader's own field)."""
-    if not (layout.root / "gradebook.db").exists():
-        return {}
-    with open_api(layout).gradebook as gb:
-        return {s.student.id: s.extension.total_seconds() for s in gb.find_assignment(layout.assignment).submissions
-                if s.extension}
-
-
-def _duedate(layout: CourseLayout):
-    """The assignment's due date in the course's gradebook (None: none set, or no gradebook yet)."""
-    from nbgrader.api import MissingEntry
-
-    if not (layout.root / "gradebook.db").exists():
-        return None
-    with open_api(layout).gradebook as gb:
-        try:
-            return gb.find_assignment(layout.assignment).duedate
-        except MissingEntry:
-            return None
+        return assignment.duedate, {s.student.id: s.extension.total_seconds() for s in assignment.submissions
+                                    if s.extension}
 
 
 class Progress:
@@ -447,24 +427,25 @@ def grade_class(layout: CourseLayout, results: Path, workers: int | None = None,
     """
     if use_sandbox:
         sandbox.check_available()
-    check_ready(layout)
+    deadlines = check_ready(layout)
     unknown = sorted(set(only or ()) - set(layout.students("submitted")))
     if unknown:
         raise NotReady(f"no submission to grade for {', '.join(map(repr, unknown))} in {layout.root / 'submitted'}")
     with locked(results):
         return _grade_class(layout, results, workers, shard, use_sandbox, student_timeout, progress,
-                            cell_timeouts or {}, only)
+                            cell_timeouts or {}, only, deadlines)
 
 
-def _grade_class(layout, results, workers, shard, use_sandbox, student_timeout, progress, cell_timeouts, only=None):
+def _grade_class(layout, results, workers, shard, use_sandbox, student_timeout, progress, cell_timeouts, only,
+                 deadlines):
     students = [s for s in shard_of(layout.students("submitted"), *shard) if only is None or s in only]
     workers = workers or default_workers()
     threads = max(1, (os.cpu_count() or 1) // workers)
     shutil.rmtree(results / ".work", ignore_errors=True)  # what killed workers of a run without sandbox left
     if use_sandbox and os.geteuid() == 0:
         cgroups.sweep()
-    template = _template(layout, results)
-    granted = extensions(layout)
+    duedate, granted = deadlines
+    template = _template(layout, results, duedate)
     bar = Progress(len(students)) if progress else None
     waiting, running, finished = list(students), {}, []
     try:
@@ -552,8 +533,6 @@ def merge(layout: CourseLayout, folders: list[Path], config=None, only: list[str
 
 
 def _merge(layout: CourseLayout, folders: list[Path], config, only: list[str] | None = None) -> list[StudentResult]:
-    from datetime import datetime
-
     results = load_results(folders, layout.students("submitted"))
     api = open_api(layout, config)
     with api.gradebook as gb:

@@ -200,11 +200,11 @@ def main(argv: list[str] | None = None) -> int:
     here = args.caller_cwd or Path.cwd()
     _make_paths_absolute(args, here)
     layout = CourseLayout((here / args.root if args.root else here).resolve())
-    if args.command not in ROOT_COMMANDS and not layout.config_file.is_file():
-        print(f"not a course directory: {layout.root} has no nbgrader_config.py (cd into the course, or give "
-              "--root)", file=sys.stderr)
-        return 2
     if args.command not in ROOT_COMMANDS:
+        if not layout.config_file.is_file():
+            print(f"not a course directory: {layout.root} has no nbgrader_config.py (cd into the course, or give "
+                  "--root)", file=sys.stderr)
+            return 2
         try:
             owner = privileges.course_owner(layout.root)
             if owner is not None:  # root on someone else's course: the whole command runs as its owner

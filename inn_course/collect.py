@@ -47,7 +47,6 @@ HOUSEKEEPING = {"timestamp.txt", "submission_secret.txt"}  # written by nbgrader
 CLAIM_TOLERANCE = timedelta(seconds=30)  # nbgrader writes timestamp.txt seconds before the copy ends
 CAPS = safe_files.Caps(files=50, bytes=64 * 1024 ** 2, depth=4)
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f %Z"  # nbgrader's Exchange.timestamp_format
-_DIRECTORY = os.O_RDONLY | os.O_NOFOLLOW | os.O_DIRECTORY | os.O_CLOEXEC
 
 
 class ExchangeRefused(RuntimeError):
@@ -139,7 +138,7 @@ def _open_inbound(exchange: Path, course_id: str) -> int:
     if student_id_problem(course_id):
         raise ExchangeRefused(f"course id {course_id!r} is not a plain name")
     try:
-        course = safe_files.open_beneath(exchange, course_id, _DIRECTORY)
+        course = safe_files.open_beneath(exchange, course_id, safe_files.DIRECTORY)
     except OSError as error:
         raise ExchangeRefused(f"{exchange / course_id}: not the course's folder in the exchange ({error})") from None
     try:
@@ -148,7 +147,7 @@ def _open_inbound(exchange: Path, course_id: str) -> int:
             raise ExchangeRefused(
                 f"{exchange / course_id} belongs to uid {owner} ({_user_name(owner)}), not to you: someone made it "
                 "before the course was set up; an administrator must move it aside (inn-course hub does)")
-        return os.open("inbound", _DIRECTORY, dir_fd=course)
+        return os.open("inbound", safe_files.DIRECTORY, dir_fd=course)
     except FileNotFoundError:
         raise ExchangeRefused(f"{exchange / course_id / 'inbound'}: nothing submitted yet (no inbound folder)") from None
     finally:
@@ -176,7 +175,7 @@ def _examine_safely(inbound: int, name: str, uid_of: Callable[[str], int | None]
 
 def _examine(inbound: int, name: str, uid_of: Callable[[str], int | None]) -> Submission:
     """Decide whether the folder ``name`` is a submission of the student it names, and when it arrived."""
-    student, _, claimed_in_name = name.split("+")[:3]
+    student = name.split("+")[0]
     s = Submission(name, student)
     why = student_id_problem(student)
     if why:
@@ -187,7 +186,7 @@ def _examine(inbound: int, name: str, uid_of: Callable[[str], int | None]) -> Su
         s.refused = f"names {student}, who is not a user of this machine"
         return s
     try:
-        fd = os.open(name, _DIRECTORY, dir_fd=inbound)
+        fd = os.open(name, safe_files.DIRECTORY, dir_fd=inbound)
     except OSError as error:
         s.refused = "a symbolic link, not a folder" if error.errno == 40 else f"not a folder ({error.strerror})"
         return s
@@ -197,7 +196,7 @@ def _examine(inbound: int, name: str, uid_of: Callable[[str], int | None]) -> Su
             s.refused = (f"claims to be {student}'s but was made by {_user_name(owner)} (uid {owner}): "
                          "only a student can submit for themselves")
             return s
-        strangers, arrived = _scan(fd, uid)
+        strangers, arrived = _arrival(fd, uid)
         if strangers:
             s.refused = f"holds files another user put there ({'; '.join(strangers[:3])})"
             return s
@@ -228,8 +227,14 @@ def _parse(text: str) -> datetime | None:
         return None
 
 
-def _scan(fd: int, uid: int, depth: int = 0) -> tuple[list[str], datetime]:
+def _arrival(fd: int, uid: int) -> tuple[list[str], datetime]:
     """(entries that belong to another user, the latest change time of the folder and everything in it)."""
+    strangers, latest = _scan(fd, uid)
+    return strangers, datetime.fromtimestamp(latest / 1e9, timezone.utc)
+
+
+def _scan(fd: int, uid: int, depth: int = 0) -> tuple[list[str], int]:
+    """``_arrival`` with the time in nanoseconds, as the file system gives it."""
     latest = os.fstat(fd).st_ctime_ns
     strangers: list[str] = []
     for name in os.listdir(fd):
@@ -238,14 +243,14 @@ def _scan(fd: int, uid: int, depth: int = 0) -> tuple[list[str], datetime]:
         if info.st_uid != uid:
             strangers.append(f"{name}: uid {info.st_uid}")
         elif stat.S_ISDIR(info.st_mode) and depth < CAPS.depth:
-            child = os.open(name, _DIRECTORY, dir_fd=fd)
+            child = os.open(name, safe_files.DIRECTORY, dir_fd=fd)
             try:
                 more, when = _scan(child, uid, depth + 1)
             finally:
                 os.close(child)
             strangers += [f"{name}/{m}" for m in more]
-            latest = max(latest, int(when.timestamp() * 1e9))
-    return strangers, datetime.fromtimestamp(latest / 1e9, timezone.utc)
+            latest = max(latest, when)
+    return strangers, latest
 
 
 def _bring_in(layout: CourseLayout, inbound: int, s: Submission, uid: int) -> Submission:
@@ -263,10 +268,10 @@ def _bring_in(layout: CourseLayout, inbound: int, s: Submission, uid: int) -> Su
     incoming = target.parent / f".incoming-{layout.assignment}"
     for _ in range(3):
         shutil.rmtree(incoming, ignore_errors=True)
-        fd = os.open(s.name, _DIRECTORY, dir_fd=inbound)
+        fd = os.open(s.name, safe_files.DIRECTORY, dir_fd=inbound)
         try:
             report = safe_files.copy_dir_fd(fd, incoming, CAPS, owner=uid)
-            _, arrived = _scan(fd, uid)
+            _, arrived = _arrival(fd, uid)
         finally:
             os.close(fd)
         if arrived == s.arrived:

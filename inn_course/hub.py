@@ -20,8 +20,8 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
-import stat
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -30,6 +30,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import safe_files
 from .paths import COURSE_FILES, REPO_ROOT, copy_course
 
 HUB_ENV = Path("/opt/inn-course/hub-env")
@@ -134,9 +135,9 @@ class Site:
             f"c.CourseDirectory.course_id = {self.course_id!r}\n"
             f"c.Exchange.root = {str(self.exchange)!r}\n")
         # In the instructor's home, as the instructor: root never writes through a name its owner controls.
-        as_user(self.instructor, 'mkdir -p "$HOME/.jupyter" && cat > "$HOME/.jupyter/nbgrader_config.py"',
-                input="c = get_config()  # noqa: F821\n"
-                      f"c.CourseDirectory.root = {str(self.course)!r}\n")
+        write_config = 'mkdir -p "$HOME/.jupyter" && cat > "$HOME/.jupyter/nbgrader_config.py"'
+        self.run_as(self.instructor, ["sh", "-c", write_config],
+                    input=f"c = get_config()  # noqa: F821\nc.CourseDirectory.root = {str(self.course)!r}\n")
 
     def _course_directory(self, refresh: bool) -> list[str]:
         """The course files, copied into the instructor's home by the instructor (from a copy root made
@@ -152,12 +153,12 @@ class Site:
             copy_course(copy)
             subprocess.run(["chmod", "-R", "a+rX", str(copy)], check=True)
             if not exists:
-                as_user(self.instructor, 'cp -R "$2" "$1"', str(self.course), str(copy))
+                self.run_as(self.instructor, ["cp", "-R", str(copy), str(self.course)])
                 return [f"made the course in {self.course}"]
-            as_user(self.instructor, 'set -e; now=$(date +%Y%m%dT%H%M%S); for name in "$@"; do '
-                    'if [ -e "$COURSE/$name" ] || [ -L "$COURSE/$name" ]; then mv "$COURSE/$name" '
-                    '"$COURSE/$name.previous-$now"; fi; cp -R "$STAGE/$name" "$COURSE/$name"; done',
-                    *COURSE_FILES, extra_env={"COURSE": str(self.course), "STAGE": str(copy)})
+            self.run_as(self.instructor, ["sh", "-c", 'set -e; now=$(date +%Y%m%dT%H%M%S); for name in "$@"; do '
+                        'if [ -e "$COURSE/$name" ] || [ -L "$COURSE/$name" ]; then mv "$COURSE/$name" '
+                        '"$COURSE/$name.previous-$now"; fi; cp -R "$STAGE/$name" "$COURSE/$name"; done',
+                        "sh", *COURSE_FILES], extra_env={"COURSE": str(self.course), "STAGE": str(copy)})
             return [f"replaced {self.course / name} (the old one kept beside it)" for name in COURSE_FILES]
 
     def hub_config(self) -> str:
@@ -220,14 +221,14 @@ c.Spawner.start_timeout = 120
         path = self.state / "jupyterhub.log"
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
-    def run_as(self, user: str, command: list[str], cwd: Path | None = None,
-               check: bool = True) -> subprocess.CompletedProcess:
+    def run_as(self, user: str, command: list[str], cwd: Path | None = None, check: bool = True,
+               input: str | None = None, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
         """``command`` as ``user`` (their home, the course environment), as the instructor types it."""
         home = self.home(user)
         env = {"HOME": str(home), "USER": user, "PATH": f"{self.env / 'bin'}:/usr/bin:/bin", "LANG": "C.UTF-8",
-               "INN_DATA_ROOT": str(self.data)}
+               "INN_DATA_ROOT": str(self.data), **(extra_env or {})}
         runuser = shutil.which("runuser") or "/usr/sbin/runuser"
-        result = subprocess.run([runuser, "-u", user, "--", *command], cwd=cwd or home, env=env,
+        result = subprocess.run([runuser, "-u", user, "--", *command], cwd=cwd or home, env=env, input=input,
                                 capture_output=True, text=True)
         if check and result.returncode:
             raise RuntimeError(f"{' '.join(command)} as {user} failed ({result.returncode}):\n"
@@ -280,8 +281,7 @@ def provision_data(source: Path, target: Path) -> None:
     private folder); every student's notebook reads this copy instead.
     """
     raw = target / "MNIST" / "raw"
-    names = [n for n in MNIST_FILES if (raw / n).is_file()]
-    if len(names) == len(MNIST_FILES):
+    if all((raw / name).is_file() for name in MNIST_FILES):
         return
     found = source / "MNIST" / "raw"
     missing = [n for n in MNIST_FILES if not (found / n).is_file()]
@@ -309,7 +309,6 @@ def make_exchange(root: Path) -> None:
 # nbgrader's own modes (exchange/default/release_assignment.py, release_feedback.py): students may list and
 # read the outbound folder, write into inbound without listing it, and reach feedback only by its hashed names.
 COURSE_EXCHANGE_MODES = {"": 0o755, "outbound": 0o755, "inbound": 0o2733, "feedback": 0o711}
-_DIRECTORY = os.O_RDONLY | os.O_NOFOLLOW | os.O_DIRECTORY | os.O_CLOEXEC
 
 
 def make_course_exchange(root: Path, course_id: str, uid: int, gid: int) -> Path | None:
@@ -336,13 +335,13 @@ def make_course_exchange(root: Path, course_id: str, uid: int, gid: int) -> Path
             os.rename(course, moved)
     else:
         raise RuntimeError(f"{course}: someone keeps making it; not set up")
-    fd = os.open(course, _DIRECTORY)
+    fd = os.open(course, safe_files.DIRECTORY)
     try:
         for name, mode in COURSE_EXCHANGE_MODES.items():
             if name:
                 with contextlib.suppress(FileExistsError):
                     os.mkdir(name, 0o700, dir_fd=fd)
-            sub = os.open(name, _DIRECTORY, dir_fd=fd) if name else os.dup(fd)
+            sub = os.open(name, safe_files.DIRECTORY, dir_fd=fd) if name else os.dup(fd)
             try:
                 os.fchown(sub, uid, gid)
                 os.fchmod(sub, mode)
@@ -351,18 +350,6 @@ def make_course_exchange(root: Path, course_id: str, uid: int, gid: int) -> Path
     finally:
         os.close(fd)
     return moved
-
-
-def as_user(user: str, script: str, *args: str, input: str | None = None,
-            extra_env: dict[str, str] | None = None) -> None:
-    """``sh -c SCRIPT`` as ``user`` in their home (HOME set), with ``$1``... = ``args``."""
-    home = pwd.getpwnam(user).pw_dir
-    runuser = shutil.which("runuser") or "/usr/sbin/runuser"
-    env = {"HOME": home, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", **(extra_env or {})}
-    done = subprocess.run([runuser, "-u", user, "--", "sh", "-c", script, "sh", *args], cwd=home, input=input,
-                          env=env, capture_output=True, text=True)
-    if done.returncode:
-        raise RuntimeError(f"as {user}: {script[:60]}...: {done.stderr.strip()[-500:]}")
 
 
 def can_run_here() -> str | None:

@@ -30,8 +30,6 @@ from pathlib import Path
 
 from . import safe_files
 
-_DIRECTORY = os.O_RDONLY | os.O_NOFOLLOW | os.O_DIRECTORY | os.O_CLOEXEC
-
 
 class OwnerUnknown(RuntimeError):
     """The course's owner cannot be determined safely, or cannot run this Python."""
@@ -44,7 +42,7 @@ def course_owner(root: Path) -> pwd.struct_passwd | None:
     if not root.is_absolute():
         raise OwnerUnknown(f"{root}: an absolute path is needed")
     try:
-        fd = safe_files.open_beneath(Path("/"), root.relative_to("/"), _DIRECTORY)
+        fd = safe_files.open_beneath(Path("/"), root.relative_to("/"), safe_files.DIRECTORY)
     except OSError as error:
         raise OwnerUnknown(f"{root}: not a folder reached without a link ({error}); give its real path") from None
     try:

@@ -26,7 +26,8 @@ from pathlib import Path
 
 MiB = 1024 ** 2
 _READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-_DIRECTORY = os.O_RDONLY | os.O_NOFOLLOW | os.O_DIRECTORY | os.O_CLOEXEC
+# A folder opened as a descriptor, never through a link (for callers that walk folders themselves too).
+DIRECTORY = os.O_RDONLY | os.O_NOFOLLOW | os.O_DIRECTORY | os.O_CLOEXEC
 
 
 class UnsafeFile(OSError):
@@ -61,11 +62,11 @@ def open_beneath(root: Path, relative: str | Path, flags: int = _READ) -> int:
     parts = [p for p in Path(relative).parts if p not in ("", ".")]
     if any(p == ".." or "/" in p for p in parts) or Path(relative).is_absolute():
         raise UnsafeFile(f"{relative}: not a plain relative path")
-    fd = os.open(root, _DIRECTORY)
+    fd = os.open(root, DIRECTORY)
     try:
         for part in parts[:-1]:
             try:
-                next_fd = os.open(part, _DIRECTORY, dir_fd=fd)
+                next_fd = os.open(part, DIRECTORY, dir_fd=fd)
             except OSError as error:
                 raise UnsafeFile(f"{relative}: {part} is not a folder ({error.strerror})") from None
             os.close(fd)
@@ -83,16 +84,32 @@ def open_beneath(root: Path, relative: str | Path, flags: int = _READ) -> int:
 
 def read_regular(root: Path, relative: str | Path, max_bytes: int) -> bytes:
     """The bytes of the regular file ``root/relative`` (no link on the way), at most ``max_bytes``."""
-    fd = open_beneath(root, relative)
+    return _read_open_regular(open_beneath(root, relative), relative, max_bytes)
+
+
+def read_regular_at(dir_fd: int, name: str, max_bytes: int, owner: int | None = None) -> bytes:
+    """The bytes of the regular file ``name`` in the open folder ``dir_fd`` (not a link), at most
+    ``max_bytes``; with ``owner``, only a file that belongs to that uid."""
+    try:
+        fd = os.open(name, _READ, dir_fd=dir_fd)
+    except OSError as error:
+        raise UnsafeFile(f"{name}: {'a symbolic link' if error.errno == 40 else error.strerror}") from None
+    return _read_open_regular(fd, name, max_bytes, owner)
+
+
+def _read_open_regular(fd: int, label: str | Path, max_bytes: int, owner: int | None = None) -> bytes:
+    """Read (and close) ``fd``, checked on the open file: a regular file, of ``owner`` if given, capped."""
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise UnsafeFile(f"{relative}: not a regular file")
+            raise UnsafeFile(f"{label}: not a regular file")
+        if owner is not None and info.st_uid != owner:
+            raise UnsafeFile(f"{label}: belongs to another user (uid {info.st_uid})")
         if info.st_size > max_bytes:
-            raise UnsafeFile(f"{relative}: {info.st_size:,} bytes, more than {max_bytes:,}")
+            raise UnsafeFile(f"{label}: {info.st_size:,} bytes, more than {max_bytes:,}")
         data = _read_fd(fd, max_bytes + 1)
         if len(data) > max_bytes:
-            raise UnsafeFile(f"{relative}: more than {max_bytes:,} bytes")
+            raise UnsafeFile(f"{label}: more than {max_bytes:,} bytes")
         return data
     finally:
         os.close(fd)
@@ -118,17 +135,34 @@ def copy_tree(source: Path, target: Path, caps: Caps = Caps(), skip: tuple[str, 
     With ``owner`` (a uid), a file or folder that belongs to anyone else is refused too (checked on
     the open file).
     """
-    report = CopyReport()
     try:
-        fd = os.open(source, _DIRECTORY)
+        fd = os.open(source, DIRECTORY)
     except OSError as error:
-        report.refused.append(f"{source.name}: not a folder one may copy ({error.strerror})")
-        return report
-    os.mkdir(target, 0o755)
+        return CopyReport(refused=[f"{source.name}: not a folder one may copy ({error.strerror})"])
     try:
-        _copy_dir(fd, target, "", caps, report, 0, skip, owner)
+        return copy_dir_fd(fd, target, caps, owner, skip)
     finally:
         os.close(fd)
+
+
+def copy_tree_beneath(root: Path, relative: str | Path, target: Path, caps: Caps = Caps()) -> CopyReport:
+    """``copy_tree`` of the folder ``root/relative``, reached without following a link on the way."""
+    try:
+        fd = open_beneath(root, relative, DIRECTORY)
+    except OSError as error:
+        return CopyReport(refused=[str(error)])
+    try:
+        return copy_dir_fd(fd, target, caps)
+    finally:
+        os.close(fd)
+
+
+def copy_dir_fd(fd: int, target: Path, caps: Caps = Caps(), owner: int | None = None,
+                skip: tuple[str, ...] = ()) -> CopyReport:
+    """``copy_tree`` of a folder already open as ``fd`` (the caller opened it without following a link)."""
+    report = CopyReport()
+    os.mkdir(target, 0o755)
+    _copy_dir(fd, target, "", caps, report, 0, skip, owner)
     return report
 
 
@@ -151,7 +185,7 @@ def _copy_dir(fd: int, target: Path, prefix: str, caps: Caps, report: CopyReport
                 report.refused.append(f"{relative}: folders nested deeper than {caps.depth}")
                 continue
             try:
-                child = os.open(name, _DIRECTORY, dir_fd=fd)
+                child = os.open(name, DIRECTORY, dir_fd=fd)
             except OSError as error:
                 report.refused.append(f"{relative}: {error.strerror}")
                 continue
@@ -212,7 +246,7 @@ def unsafe_entries(root: Path, relative: str | Path, caps: Caps = Caps()) -> lis
     Empty for a folder of regular files and folders; a missing folder is not unsafe (nothing to follow).
     """
     try:
-        fd = open_beneath(root, relative, _DIRECTORY)
+        fd = open_beneath(root, relative, DIRECTORY)
     except FileNotFoundError:
         return []
     except OSError as error:
@@ -233,7 +267,7 @@ def _inspect(fd: int, prefix: str, caps: Caps, found: list[str], count: list[int
             if depth + 1 > caps.depth:
                 found.append(f"{relative}: folders nested deeper than {caps.depth}")
                 continue
-            child = os.open(name, _DIRECTORY, dir_fd=fd)
+            child = os.open(name, DIRECTORY, dir_fd=fd)
             try:
                 _inspect(child, relative + "/", caps, found, count, depth + 1)
             finally:
@@ -246,22 +280,6 @@ def _inspect(fd: int, prefix: str, caps: Caps, found: list[str], count: list[int
                 found.append(f"more than {caps.files} files")
 
 
-def copy_tree_beneath(root: Path, relative: str | Path, target: Path, caps: Caps = Caps()) -> CopyReport:
-    """``copy_tree`` of the folder ``root/relative``, reached without following a link on the way."""
-    report = CopyReport()
-    try:
-        fd = open_beneath(root, relative, _DIRECTORY)
-    except OSError as error:
-        report.refused.append(str(error))
-        return report
-    os.mkdir(target, 0o755)
-    try:
-        _copy_dir(fd, target, "", caps, report, 0, ())
-    finally:
-        os.close(fd)
-    return report
-
-
 def chown_tree(path: Path, uid: int, gid: int) -> None:
     """Give ``path`` and everything beneath it to ``uid:gid``, never through a link (``lchown``;
     links are not descended into), so that nothing outside the tree changes owner."""
@@ -272,32 +290,3 @@ def chown_tree(path: Path, uid: int, gid: int) -> None:
         for folder, dirs, files in os.walk(path):
             for name in dirs + files:
                 os.lchown(os.path.join(folder, name), uid, gid)
-
-
-def read_regular_at(dir_fd: int, name: str, max_bytes: int, owner: int | None = None) -> bytes:
-    """The bytes of the regular file ``name`` in the open folder ``dir_fd`` (not a link), at most
-    ``max_bytes``; with ``owner``, only a file that belongs to that uid."""
-    try:
-        fd = os.open(name, _READ, dir_fd=dir_fd)
-    except OSError as error:
-        raise UnsafeFile(f"{name}: {'a symbolic link' if error.errno == 40 else error.strerror}") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise UnsafeFile(f"{name}: not a regular file")
-        if owner is not None and info.st_uid != owner:
-            raise UnsafeFile(f"{name}: belongs to another user (uid {info.st_uid})")
-        data = _read_fd(fd, max_bytes + 1)
-        if len(data) > max_bytes:
-            raise UnsafeFile(f"{name}: more than {max_bytes:,} bytes")
-        return data
-    finally:
-        os.close(fd)
-
-
-def copy_dir_fd(fd: int, target: Path, caps: Caps = Caps(), owner: int | None = None) -> CopyReport:
-    """``copy_tree`` of a folder already open as ``fd`` (the caller opened it without following a link)."""
-    report = CopyReport()
-    os.mkdir(target, 0o755)
-    _copy_dir(fd, target, "", caps, report, 0, (), owner)
-    return report
