@@ -160,7 +160,7 @@ COMMANDS = {
     "collect": (_cmd_collect, "copy each student's latest submission out of nbgrader's exchange (owner and arrival time checked by the system); report refused submissions, untrusted times, missing or renamed notebooks"),
     "export": (_cmd_export, "final grades (auto + manual - late penalty) as a Canvas gradebook CSV and a plain CSV"),
     "student-bundle": (_cmd_student_bundle, "write what a student may have (release notebook, data instructions, README, requirements) into a new folder"),
-    "hub": (_cmd_hub, "as root: create the users, the shared environment, nbgrader's exchange; run JupyterHub on 127.0.0.1"),
+    "hub": (_cmd_hub, "as root: create the users, the shared environment, nbgrader's exchange; run JupyterHub at http://localhost:PORT (each user's server on <user>.localhost)"),
     "all": (_cmd_all, "regenerate the release, grade the sample submissions (score table, feedback), build the self-study edition"),
 }
 

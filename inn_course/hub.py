@@ -9,10 +9,14 @@ JupyterLab, nbgrader, torch; readable by every user, unlike a pyenv under
 directory is a copy of this repository's course files in their home.
 
 ``Site.setup()`` does it all as root (the test does, and so would an
-instructor's admin); ``Site.start()`` runs the hub on 127.0.0.1. The proxy is
-the Python implementation of ``configurable-http-proxy`` (pip, pinned in
-``requirements-hub.txt``): no Node.js to install or keep patched, and the same
-command line and REST API as the Node one, which JupyterHub drives unchanged.
+instructor's admin); ``Site.start()`` runs the hub on 127.0.0.1.
+
+Every user's server has an origin of its own (``http://<user>.localhost:<port>``,
+``JupyterHub.subdomain_host``): the instructor's server holds the solutions, the
+hidden tests and the gradebook, and on a single origin any page a student gets
+served there could read it. Host routing needs JupyterHub's Node proxy
+(``configurable-http-proxy``, pinned in ``hub-proxy/package-lock.json``, installed
+with ``npm ci`` into ``/opt/inn-course/proxy``); its Python port has no host routing.
 """
 
 from __future__ import annotations
@@ -35,9 +39,11 @@ from .paths import COURSE_FILES, REPO_ROOT, copy_course
 
 HUB_ENV = Path("/opt/inn-course/hub-env")
 HUB_DATA = Path("/opt/inn-course/data")
+HUB_PROXY = Path("/opt/inn-course/proxy")
 EXCHANGE = Path("/srv/nbgrader/exchange")
 COURSE_ID = "invertible-networks"
 REQUIREMENTS = REPO_ROOT / "requirements-hub.txt"
+PROXY_PACKAGE = REPO_ROOT / "hub-proxy"  # package.json and package-lock.json of the Node proxy
 
 
 @dataclass
@@ -47,6 +53,7 @@ class Site:
     students: list[str]
     port: int = 18000
     env: Path = HUB_ENV
+    proxy: Path = HUB_PROXY
     exchange: Path = EXCHANGE
     course_id: str = COURSE_ID
     data: Path = HUB_DATA  # MNIST for every user: a read-only copy of the grader's, in a place of its own
@@ -55,7 +62,16 @@ class Site:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        """The hub's address (``*.localhost`` is the loopback, in browsers without DNS)."""
+        return f"http://localhost:{self.port}"
+
+    def server_url(self, user: str) -> str:
+        """Where ``user``'s JupyterLab lives: an origin of its own."""
+        return f"http://{user}.localhost:{self.port}/user/{user}"
+
+    @property
+    def proxy_command(self) -> Path:
+        return self.proxy / "node_modules" / ".bin" / "configurable-http-proxy"
 
     @property
     def users(self) -> list[str]:
@@ -76,8 +92,8 @@ class Site:
         For tests and demos only: it deletes the users' work. A hub and proxy that an earlier run left
         (a run stopped before it could stop them) are stopped first.
         """
-        for program in ("jupyterhub", "configurable-http-proxy"):
-            subprocess.run(["pkill", "-f", str(self.env / "bin" / program)], check=False, capture_output=True)
+        for program in (self.env / "bin" / "jupyterhub", self.proxy):
+            subprocess.run(["pkill", "-f", str(program)], check=False, capture_output=True)
         for user in self.users:
             subprocess.run(["pkill", "-u", user], check=False, capture_output=True)
             if subprocess.run(["id", user], capture_output=True).returncode == 0:
@@ -93,6 +109,7 @@ class Site:
         """
         changed = []
         install_environment(self.env)
+        install_proxy(self.proxy)
         provision_data(Path(data_root()), self.data)
         for user in self.users:
             password = create_user(user)
@@ -126,7 +143,8 @@ class Site:
         site_config.mkdir(parents=True, exist_ok=True)
         # JupyterHub's single-user servers forbid every frame (frame-ancestors 'none'); JupyterLab shows
         # nbgrader's formgrader in a frame of its own origin, so that must be allowed, or the
-        # formgrader stays blank ("refused to connect": nbgrader issue 1870).
+        # formgrader stays blank ("refused to connect": nbgrader issue 1870). 'self' is safe only
+        # because each user's server has an origin of its own (subdomain_host in hub_config).
         (site_config / "jupyter_server_config.py").write_text(
             "c = get_config()  # noqa: F821\n"
             "c.ServerApp.tornado_settings = {\"headers\": {\"Content-Security-Policy\": \"frame-ancestors 'self'\"}}\n")
@@ -170,10 +188,13 @@ c.JupyterHub.port = {self.port}
 c.JupyterHub.hub_ip = "127.0.0.1"
 c.JupyterHub.db_url = "sqlite:///{self.state / 'jupyterhub.sqlite'}"
 c.JupyterHub.cookie_secret_file = "{self.state / 'jupyterhub_cookie_secret'}"
-# nbgrader's Validate runs the whole notebook in one request (about a minute): the proxy must wait for it
-# (this proxy's own default drops a request after 20 s, and the student sees a 503).
-c.ConfigurableHTTPProxy.command = ["{self.env / 'bin' / 'configurable-http-proxy'}", "--timeout=900000",
-                                   "--proxy-timeout=900000"]
+# Each user's server on an origin of its own (<user>.localhost): a page served from a student's server
+# cannot frame, fetch or script the instructor's (the solutions, the hidden tests, the gradebook).
+c.JupyterHub.subdomain_host = "http://localhost:{self.port}"
+# The course's server settings hold: nothing in a user's home configures their server.
+c.Spawner.disable_user_config = True
+# nbgrader's Validate runs the whole notebook in one request (about a minute): the proxy must wait for it.
+c.ConfigurableHTTPProxy.command = ["{self.proxy_command}", "--timeout=900000", "--proxy-timeout=900000"]
 c.ConfigurableHTTPProxy.pid_file = "{self.state / 'proxy.pid'}"
 # Real local users, with their own passwords (PAM), each server started as its user.
 c.JupyterHub.authenticator_class = "pam"
@@ -248,6 +269,24 @@ def install_environment(env: Path) -> None:
     # This package itself, copied (not linked to the checkout, which other users may not be able to read),
     # fresh every time: the instructor's nbgrader loads its preprocessors and late policy from it.
     subprocess.run([*pip, "--no-deps", "--force-reinstall", str(REPO_ROOT)], check=True)
+
+
+def install_proxy(prefix: Path) -> None:
+    """JupyterHub's Node proxy, exactly as ``hub-proxy/package-lock.json`` pins it (``npm ci``, no install
+    scripts), into ``prefix``; again only when the lock file changed."""
+    lock = (PROXY_PACKAGE / "package-lock.json").read_bytes()
+    if (prefix / "package-lock.json").is_file() and (prefix / "package-lock.json").read_bytes() == lock \
+            and (prefix / "node_modules" / ".bin" / "configurable-http-proxy").exists():
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        raise RuntimeError("no npm on this machine: apt-get install nodejs npm (the hub's proxy is Node's)")
+    prefix.mkdir(parents=True, exist_ok=True)
+    for name in ("package.json", "package-lock.json"):
+        shutil.copyfile(PROXY_PACKAGE / name, prefix / name)
+    subprocess.run([npm, "ci", "--omit=dev", "--ignore-scripts", "--no-audit", "--no-fund"], cwd=prefix, check=True,
+                   stdout=subprocess.DEVNULL)
+    subprocess.run(["chmod", "-R", "a+rX,go-w", str(prefix)], check=True)
 
 
 def _create_environment(env: Path, pip: list[str]) -> None:
@@ -356,7 +395,7 @@ def can_run_here() -> str | None:
     """Why the hub cannot run on this machine, or None."""
     if os.geteuid() != 0:
         return "needs root (to create users and start each user's server as that user)"
-    for tool in ("useradd", "chpasswd", "runuser"):
+    for tool in ("useradd", "chpasswd", "runuser", "node", "npm"):
         if shutil.which(tool) is None:
             return f"no {tool} on this machine"
     if shutil.which("python3", path="/usr/bin:/bin") is None:

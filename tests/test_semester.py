@@ -30,6 +30,7 @@ from inn_course import hub, notebooks, submissions
 from inn_course.paths import COURSE_FILES, REPO_ROOT, CourseLayout
 
 from .browser.hub import HubUser
+from .browser.origins import reach
 from .browser.chromium import CHROMIUM, CHROMIUM_ARGS, MISSING
 
 pytestmark = [pytest.mark.slow, pytest.mark.hub]
@@ -38,6 +39,10 @@ ASSIGNMENT = "invertible_networks"
 NOTEBOOK = f"{ASSIGNMENT}/{ASSIGNMENT}.ipynb"
 ARTIFACTS = REPO_ROOT / "artifacts" / "hub"
 INSTRUCTOR, STUDENT_A, STUDENT_B, STUDENT_C = "inn-instructor", "inn-student-a", "inn-student-b", "inn-student-c"
+
+
+PLANTED_CONFIG = ('c.ServerApp.tornado_settings = {"headers": {"Content-Security-Policy": "frame-ancestors *"}}\n'
+                  'c.ServerApp.disable_check_xsrf = True\n')
 
 
 def _free_port() -> int:
@@ -56,6 +61,9 @@ def site(tmp_path_factory):
     site = hub.Site(tmp_path_factory.mktemp("hub"), INSTRUCTOR, [STUDENT_A, STUDENT_B, STUDENT_C], port=_free_port())
     site.reset()  # a semester from nothing: earlier runs' users, homes and exchange removed
     site.setup()
+    # C tries to configure their own server from their home (a frame of theirs allowed anywhere).
+    site.run_as(STUDENT_C, ["sh", "-c", 'mkdir -p "$HOME/.jupyter" && cat > "$HOME/.jupyter/jupyter_server_config.py"'],
+                input=PLANTED_CONFIG)
     site.start()
     yield site
     site.stop()
@@ -178,7 +186,7 @@ def test_a_semester(site, browser):
     teacher.screenshot("4-formgrader-assignments")
     frame.goto(f"{teacher.server}/formgrader/gradebook/{ASSIGNMENT}/{ASSIGNMENT}")
     href = frame.locator(f"a:text-is('{STUDENT_A}')").first.get_attribute("href")
-    frame.goto(f"{site.url}{href}" if href.startswith("/") else href)
+    frame.goto(f"{teacher.origin}{href}" if href.startswith("/") else href)
     frame.wait_for_selector("input.score#q03_architecture")
     task = frame.locator(".nbgrader_cell", has=frame.locator("input.score#q03_architecture"))
     assert "Mark scheme (3 points" in task.inner_text() and "Model answer" in task.inner_text()
@@ -230,6 +238,25 @@ def test_a_semester(site, browser):
     print(f"semester: {minutes:.1f} min; {exported}")
     for shot, name in [(formgrader_shot, "hub-formgrader.png"), (feedback_shot, "hub-feedback.png")]:
         (REPO_ROOT / "artifacts" / name).write_bytes(shot.read_bytes())
+
+
+def test_a_page_from_a_students_server_cannot_reach_the_instructors(site, browser):
+    """The instructor, logged in, opens a page a student serves from their own server: its script can
+    neither fetch, frame nor open-and-read the instructor's server (the course with the solutions).
+    The same page served from the instructor's own origin reads all of it: the probe sees what it can."""
+    teacher, student = _user(browser, site, INSTRUCTOR), _user(browser, site, STUDENT_B)
+    assert teacher.origin != student.origin, (teacher.origin, student.origin)  # an origin per user
+    solutions = f"course/source/{NOTEBOOK}"
+    attack = reach(teacher.page, f"{student.server}/files/probe.html", teacher.server, solutions)
+    assert all(answer.startswith("blocked") for answer in attack.values()), attack
+    control = reach(teacher.page, f"{teacher.server}/files/probe.html", teacher.server, solutions)
+    assert all(answer.startswith("read") for answer in control.values()), control
+    assert "with the solutions" in control["fetch"], control
+    # disable_user_config: C's own jupyter_server_config.py (frame-ancestors *) did not configure C's server.
+    c = _user(browser, site, STUDENT_C)
+    policy = c.page.goto(f"{c.server}/lab").headers.get("content-security-policy", "")
+    assert "frame-ancestors 'self'" in policy and "frame-ancestors *" not in policy, policy
+    print(f"isolation: a student's page {attack}; the instructor's own {control}")
 
 
 def _manual_score(site, student: str, grade_id: str) -> float | None:

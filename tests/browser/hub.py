@@ -27,10 +27,11 @@ class HubUser:
         self.context = browser.new_context(viewport={"width": 1400, "height": 900})
         self.page = self.context.new_page()
         self.page.set_default_timeout(60_000)
+        self.origin = ""  # the user's server's origin, as the hub sent the browser there (known after login)
 
     @property
     def server(self) -> str:
-        return f"{self.url}/user/{self.user}"
+        return f"{self.origin}/user/{self.user}"
 
     def login(self) -> None:
         """The hub's login form; then the user's own JupyterLab, started by the hub as this Linux user."""
@@ -40,6 +41,7 @@ class HubUser:
         self.page.click("#login_submit")
         self.page.wait_for_url(re.compile(rf"/user/{re.escape(self.user)}/lab"), timeout=120_000)
         self.page.locator(MENU, has_text=re.compile(r"^Nbgrader$")).wait_for(timeout=120_000)
+        self.origin = re.match(r"https?://[^/]+", self.page.url).group(0)
 
     def nbgrader_menu(self, item: str) -> None:
         self.page.locator(MENU, has_text=re.compile(r"^Nbgrader$")).click()
@@ -95,12 +97,15 @@ class HubUser:
 
     # ------------------------------------------------------------------ files and notebooks
     def put_notebook(self, path: str, nb: dict) -> None:
-        """Save a notebook through the user's own server (JupyterLab's contents API, the user's session)."""
-        xsrf = next((c["value"] for c in self.context.cookies() if c["name"] == "_xsrf"), "")
-        response = self.page.request.put(f"{self.server}/api/contents/{path}",
-                                         data=json.dumps({"type": "notebook", "format": "json", "content": nb}),
-                                         headers={"X-XSRFToken": xsrf, "Content-Type": "application/json"})
-        assert response.ok, f"saving {path} as {self.user}: {response.status} {response.text()[:300]}"
+        """Save a notebook through the user's own server (JupyterLab's contents API), from the user's page,
+        as JupyterLab itself saves it (the page's origin, its cookies and XSRF token)."""
+        status = self.page.evaluate("""async ([url, body]) => {
+            const xsrf = (document.cookie.match(/(?:^|; )_xsrf=([^;]*)/) || [])[1] || "";
+            const response = await fetch(url, {method: "PUT", body, headers: {
+                "X-XSRFToken": decodeURIComponent(xsrf), "Content-Type": "application/json"}});
+            return response.status + " " + (response.ok ? "" : (await response.text()).slice(0, 300));
+        }""", [f"{self.server}/api/contents/{path}", json.dumps({"type": "notebook", "format": "json", "content": nb})])
+        assert status.startswith("20"), f"saving {path} as {self.user}: {status}"
 
     def open_notebook(self, path: str) -> StudentNotebook:
         return StudentNotebook(self.page, f"{self.server}/lab/tree/{path}")
