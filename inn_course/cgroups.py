@@ -158,6 +158,18 @@ def _create_v2(name: str, memory: int, processes: int, root: Path) -> Cgroup:
     return Cgroup(2, (folder,))
 
 
+def find(name: str, root: Path = ROOT) -> Cgroup | None:
+    """The group ``create(name, ...)`` made, if it is there."""
+    layout = version(root)
+    if layout == 2:
+        folders = (_own_v2_path(root).parent / PREFIX / name,)
+    elif layout == 1:
+        folders = tuple(root / controller / PREFIX / name for controller in ("memory", "pids"))
+    else:
+        return None
+    return Cgroup(layout, folders) if all(folder.is_dir() for folder in folders) else None
+
+
 def sweep(root: Path = ROOT, older_than: float = 600.0) -> int:
     """Remove the empty groups that killed graders left behind (older than ``older_than`` s); how many."""
     removed = 0

@@ -128,14 +128,36 @@ def _cmd_student_bundle(layout: CourseLayout, args) -> int:
     return 0
 
 
+def _bytes(text: str) -> int:
+    """4G, 1500M, 512K or a number of bytes."""
+    units = {"K": 1024, "M": 1024 ** 2, "G": 1024 ** 3}
+    try:
+        return int(float(text[:-1]) * units[text[-1].upper()]) if text[-1:].upper() in units else int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (say 4G, 1500M or a number of bytes)") from None
+
+
 def _cmd_hub(layout: CourseLayout, args) -> int:
+    import signal
+
     from . import hub
 
+    if args.service_unit:
+        try:
+            print(hub.service_unit(args.instructor, args.students, args.port, args.state.resolve(),
+                                   args.memory_per_user, args.idle_timeout), end="")
+        except hub.NotForRoot as error:
+            print(f"no unit: {error}", file=sys.stderr)
+            return 1
+        return 0
     reason = hub.can_run_here()
     if reason:
         print(f"no hub: {reason}", file=sys.stderr)
         return 2
-    site = hub.Site(args.state.resolve(), args.instructor, args.students, port=args.port)
+    site = hub.Site(args.state.resolve(), args.instructor, args.students, port=args.port,
+                    memory_per_user=args.memory_per_user, idle_timeout=args.idle_timeout)
+    # systemd (or kill) stops the hub with SIGTERM: stop it as Ctrl-C does, every user's server with it.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     for change in site.setup(refresh_course=args.refresh_course):
         print(change)
     for user in site.users:
@@ -165,7 +187,8 @@ COMMANDS = {
 }
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """Every command and its options."""
     parser = argparse.ArgumentParser(prog="inn-course", description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=None,
                         help="course directory (default: the current folder, as for nbgrader)")
@@ -192,11 +215,21 @@ def main(argv: list[str] | None = None) -> int:
     hub_parser.add_argument("--refresh-course", action="store_true",
                             help="replace the course's lab/, source/ and nbgrader_config.py with this repository's "
                                  "(the old ones kept beside; gradebook and student folders untouched)")
+    hub_parser.add_argument("--memory-per-user", type=_bytes, default="4G",
+                            help="memory for one user's server and all its kernels together, e.g. 4G or 1500M")
+    hub_parser.add_argument("--idle-timeout", type=int, default=3600,
+                            help="seconds without activity before a user's server is stopped (work is saved)")
+    hub_parser.add_argument("--service-unit", action="store_true",
+                            help="print a systemd unit that runs this same command at boot, and do nothing else")
     parsers["export"].add_argument("--results", type=Path, help="where to write (default: grading/ in the course)")
     parsers["export"].add_argument("--column", help="the LMS assignment's column (default: the assignment id)")
     # Set by root's re-run of a command as the course's owner: the folder relative paths were given in.
     parser.add_argument("--caller-cwd", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     here = args.caller_cwd or Path.cwd()
     _make_paths_absolute(args, here)
     layout = CourseLayout((here / args.root if args.root else here).resolve())

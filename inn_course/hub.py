@@ -43,6 +43,11 @@ HUB_PROXY = Path("/opt/inn-course/proxy")
 EXCHANGE = Path("/srv/nbgrader/exchange")
 COURSE_ID = "invertible-networks"
 REQUIREMENTS = REPO_ROOT / "requirements-hub.txt"
+GiB = 1024 ** 3
+# A kernel training the lab's networks peaks near 2 GB (classroom.MEMORY_PER_WORKER); JupyterLab and a
+# second notebook fit in the rest.
+MEMORY_PER_USER = 4 * GiB
+IDLE_TIMEOUT = 3600  # an hour, as The Littlest JupyterHub's culler; the work is saved, the server restarts at login
 PROXY_PACKAGE = REPO_ROOT / "hub-proxy"  # package.json and package-lock.json of the Node proxy
 
 
@@ -57,6 +62,8 @@ class Site:
     exchange: Path = EXCHANGE
     course_id: str = COURSE_ID
     data: Path = HUB_DATA  # MNIST for every user: a read-only copy of the grader's, in a place of its own
+    memory_per_user: int = MEMORY_PER_USER  # bytes: a user's server and every kernel it runs, together
+    idle_timeout: int = IDLE_TIMEOUT  # seconds without activity before the idle culler stops a user's server
     passwords: dict[str, str] = field(default_factory=dict)  # users created by this setup: their new passwords
     process: subprocess.Popen | None = None
 
@@ -200,12 +207,21 @@ c.ConfigurableHTTPProxy.pid_file = "{self.state / 'proxy.pid'}"
 c.JupyterHub.authenticator_class = "pam"
 c.Authenticator.allowed_users = {{{allowed}}}
 c.Authenticator.admin_users = {{{self.instructor!r}}}
-c.JupyterHub.spawner_class = "localprocess"
+# Each server as its user, in a control group of its own: its memory limit holds for the server and
+# every kernel it starts (inn_course/hub_spawner.py; JupyterHub's local spawner does not enforce it).
+c.JupyterHub.spawner_class = "inn_course.hub_spawner.CourseSpawner"
+c.Spawner.mem_limit = {self.memory_per_user}
 c.Spawner.cmd = ["{self.env / 'bin' / 'jupyterhub-singleuser'}"]
 c.Spawner.default_url = "/lab"
 c.Spawner.environment = {{"PATH": "{self.env / 'bin'}:/usr/bin:/bin", "INN_DATA_ROOT": "{self.data}"}}
 c.Spawner.http_timeout = 120
 c.Spawner.start_timeout = 120
+# Servers idle for {self.idle_timeout} s are stopped (jupyterhub-idle-culler, with only the rights it needs).
+c.JupyterHub.services = [{{"name": "idle-culler", "command": [
+    "{self.env / 'bin' / 'python'}", "-m", "jupyterhub_idle_culler", "--timeout={self.idle_timeout}",
+    "--cull-every={min(600, max(5, self.idle_timeout // 4))}"]}}]
+c.JupyterHub.load_roles = [{{"name": "idle-culler", "services": ["idle-culler"],
+                            "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"]}}]
 '''
 
     # ------------------------------------------------------------------ running
@@ -262,13 +278,26 @@ def data_root() -> str:
 
 
 def install_environment(env: Path) -> None:
-    """The users' environment: a venv of the system Python (readable by all), with requirements-hub.txt."""
+    """The users' environment: a venv of the system Python (readable by all), with requirements.txt and
+    requirements-hub.txt (installed again whenever either changed)."""
     pip = [str(env / "bin" / "python"), "-m", "pip", "install", "--quiet"]
-    if not ((env / "bin" / "jupyterhub").exists() and (env / ".installed").exists()):
+    wanted = _requirements_digest()
+    marker = env / ".installed"
+    if not (env / "bin" / "jupyterhub").exists() or not marker.exists():
         _create_environment(env, pip)
+    if not marker.exists() or marker.read_text() != wanted:
+        subprocess.run([*pip, "-r", str(REPO_ROOT / "requirements.txt"), "-r", str(REQUIREMENTS)], check=True)
+        marker.write_text(wanted)
     # This package itself, copied (not linked to the checkout, which other users may not be able to read),
     # fresh every time: the instructor's nbgrader loads its preprocessors and late policy from it.
     subprocess.run([*pip, "--no-deps", "--force-reinstall", str(REPO_ROOT)], check=True)
+
+
+def _requirements_digest() -> str:
+    import hashlib
+
+    both = (REPO_ROOT / "requirements.txt").read_bytes() + REQUIREMENTS.read_bytes()
+    return hashlib.sha256(both).hexdigest()
 
 
 def install_proxy(prefix: Path) -> None:
@@ -295,8 +324,6 @@ def _create_environment(env: Path, pip: list[str]) -> None:
         raise RuntimeError("no system python3 in /usr/bin: apt-get install python3 python3-venv")
     subprocess.run([system_python, "-m", "venv", str(env)], check=True)
     subprocess.run([*pip, "--upgrade", "pip"], check=True)
-    subprocess.run([*pip, "-r", str(REPO_ROOT / "requirements.txt"), "-r", str(REQUIREMENTS)], check=True)
-    (env / ".installed").touch()
 
 
 def create_user(user: str) -> str | None:
@@ -389,6 +416,64 @@ def make_course_exchange(root: Path, course_id: str, uid: int, gid: int) -> Path
     finally:
         os.close(fd)
     return moved
+
+
+class NotForRoot(Exception):
+    """Code that root would run at boot can be changed by someone else."""
+
+
+def service_unit(instructor: str, students: list[str], port: int, state: Path, memory_per_user: int,
+                 idle_timeout: int, python: Path | None = None, package: Path | None = None) -> str:
+    """A systemd unit that runs ``inn-course hub`` with these settings at boot and after a crash.
+
+    Root runs this Python and this package at every boot, so both must be root's alone: a checkout in
+    someone's home (or any folder another user can write) would let that user run code as root.
+    """
+    import shlex
+    import sysconfig
+
+    python = python or Path(sys.executable)
+    _check_root_only(package or Path(__file__).resolve().parent, inside=True)
+    for path in (python, python.resolve(), Path(sysconfig.get_paths()["purelib"])):
+        _check_root_only(path)
+    command = [str(python), "-m", "inn_course", "hub", "--instructor", instructor, "--students", *students,
+               "--port", str(port), "--state", str(state), "--memory-per-user", str(memory_per_user),
+               "--idle-timeout", str(idle_timeout)]
+    return f"""# /etc/systemd/system/inn-course-hub.service (written by `inn-course hub --service-unit`)
+# systemctl daemon-reload && systemctl enable --now inn-course-hub
+[Unit]
+Description=JupyterHub for the invertible-networks course (inn-course hub)
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+# Each start makes only what is missing: users, passwords, courses, grades and submissions are kept.
+ExecStart={shlex.join(command)}
+WorkingDirectory=/
+Restart=on-failure
+RestartSec=5
+# SIGTERM stops the hub as Ctrl-C does (every user's server with it); what is left is killed after 60 s.
+KillMode=mixed
+TimeoutStopSec=60
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def _check_root_only(path: Path, inside: bool = False) -> None:
+    """``path``, every folder above it (and with ``inside``, everything in it): owned by root, writable by
+    no one else (a sticky folder such as /tmp excepted: no one can replace another's entry there)."""
+    checked = [path, *path.parents]
+    if inside:
+        checked += list(path.rglob("*"))
+    for item in checked:
+        info = os.lstat(item)
+        if info.st_uid != 0 or (info.st_mode & 0o022 and not stat.S_ISLNK(info.st_mode)
+                                and not (stat.S_ISDIR(info.st_mode) and info.st_mode & stat.S_ISVTX)):
+            raise NotForRoot(f"{item} can be changed by someone other than root (owner uid {info.st_uid}, mode "
+                             f"{stat.filemode(info.st_mode)}); install the course somewhere only root can write, "
+                             f"e.g. a checkout in /opt/inn-course/src with its own .venv")
 
 
 def can_run_here() -> str | None:

@@ -146,3 +146,54 @@ def test_a_student_nbgrader_cannot_grade_keeps_the_reason(tmp_path):
 
     result = grade._autograde_one(Failing(), layout, "alice", submissions.Baseline.of(layout))
     assert not result.success and any("ValueError: cell 7 is odd" in flag for flag in result.flags), result.flags
+
+
+def test_the_hub_as_a_service_unit_that_systemd_accepts_runs_the_same_settings(tmp_path):
+    """`inn-course hub --service-unit`: a unit systemd verifies, whose ExecStart is this same hub command."""
+    import os
+    import shlex
+    import shutil
+
+    from inn_course import cli, hub
+
+    if os.geteuid() != 0:
+        pytest.skip("the unit checks that root owns what it runs: run as root")
+    package = tmp_path / "src" / "inn_course"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    os.chmod(tmp_path, 0o755)
+    unit = hub.service_unit("alice", ["bob", "carol"], 8123, Path("/srv/inn-course/hub"), 3 * 1024 ** 3, 900,
+                            python=Path("/usr/bin/python3"), package=package)
+    (tmp_path / "inn-course-hub.service").write_text(unit)
+    if shutil.which("systemd-analyze"):
+        verified = subprocess.run(["systemd-analyze", "verify", str(tmp_path / "inn-course-hub.service")],
+                                  capture_output=True, text=True)
+        assert verified.returncode == 0, verified.stderr
+    (exec_start,) = [line.split("=", 1)[1] for line in unit.splitlines() if line.startswith("ExecStart=")]
+    command = shlex.split(exec_start)
+    assert command[:4] == ["/usr/bin/python3", "-m", "inn_course", "hub"], command
+    settings = vars(cli.parser().parse_args(command[3:]))
+    assert settings["instructor"] == "alice" and settings["students"] == ["bob", "carol"], settings
+    assert (settings["port"], settings["memory_per_user"], settings["idle_timeout"]) == (8123, 3 * 1024 ** 3, 900)
+    assert not settings["service_unit"]
+    # Root runs it at every boot: a package another user can change is refused, saying which file.
+    (package / "__init__.py").chmod(0o666)
+    with pytest.raises(hub.NotForRoot, match="__init__.py can be changed by someone other than root"):
+        hub.service_unit("alice", ["bob"], 8123, Path("/srv/h"), 1024, 60, python=Path("/usr/bin/python3"),
+                         package=package)
+    (package / "__init__.py").chmod(0o644)
+    os.chown(package, 65534, 65534)  # a folder of someone else's (nobody)
+    with pytest.raises(hub.NotForRoot, match="owner uid 65534"):
+        hub.service_unit("alice", ["bob"], 8123, Path("/srv/h"), 1024, 60, python=Path("/usr/bin/python3"),
+                         package=package)
+
+
+def test_sizes_for_the_hub_read_as_people_write_them():
+    from inn_course import cli
+
+    parse = cli.parser().parse_args
+    base = ["hub", "--instructor", "a", "--students", "b"]
+    assert parse([*base, "--memory-per-user", "1500M"]).memory_per_user == 1500 * 1024 ** 2
+    assert parse([*base]).memory_per_user == 4 * 1024 ** 3
+    with pytest.raises(SystemExit):
+        parse([*base, "--memory-per-user", "lots"])

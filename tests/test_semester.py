@@ -20,6 +20,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -257,6 +258,72 @@ def test_a_page_from_a_students_server_cannot_reach_the_instructors(site, browse
     policy = c.page.goto(f"{c.server}/lab").headers.get("content-security-policy", "")
     assert "frame-ancestors 'self'" in policy and "frame-ancestors *" not in policy, policy
     print(f"isolation: a student's page {attack}; the instructor's own {control}")
+
+
+def test_the_hub_as_a_service_limits_memory_culls_idle_servers_and_stops_cleanly(site, browser, tmp_path):
+    """`inn-course hub` as its systemd unit runs it (the same course: nothing lost): a user's server and what
+    it starts are held to --memory-per-user (one process past it is killed, the server lives on); an idle
+    server is stopped by the culler (and what it left with it); SIGTERM stops the hub, its proxy and every
+    server. Runs last: it replaces the module's hub."""
+    import signal
+
+    from inn_course import cgroups
+
+    site.stop()
+    log = open(tmp_path / "hub.log", "w")
+    command = [sys.executable, "-m", "inn_course", "hub", "--instructor", INSTRUCTOR, "--students", STUDENT_A,
+               STUDENT_B, STUDENT_C, "--port", str(site.port), "--state", str(site.state), "--memory-per-user",
+               "1G", "--idle-timeout", "20"]
+    service = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "INN_DATA_ROOT":
+                               str(site.data)})
+    try:
+        _wait(lambda: _answers(f"{site.url}/hub/api/"), 180, "the hub did not answer")
+        b = _user(browser, site, STUDENT_B)  # the password of the first setup: the user was kept
+        (server,) = _pids(STUDENT_B, "jupyterhub-singleuser")
+        group = cgroups.find(f"hub-{STUDENT_B}")
+        assert group is not None and server in group.pids(), f"B's server {server} is in no group of its own"
+        # A process of B's in that group asks for 1.5 GB: the kernel kills it, B's server lives on.
+        hog = subprocess.Popen(["runuser", "-u", STUDENT_B, "--", "python3", "-c",
+                                "import sys; sys.stdin.readline(); hog = b'x' * (1536 * 1024 ** 2); print('kept')"],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                               preexec_fn=group.join)  # born in B's group (runuser forks the user's process)
+        out, _ = hog.communicate("go\n", timeout=120)
+        assert hog.returncode == 128 + signal.SIGKILL and "kept" not in out, (hog.returncode, out)  # via runuser
+        assert group.out_of_memory() and _pids(STUDENT_B, "jupyterhub-singleuser") == [server]
+        # B leaves; 20 s without activity, and the culler stops B's server, its group and all in it.
+        b.close()
+        _wait(lambda: not _pids(STUDENT_B, "jupyterhub-singleuser"), 120, "the idle server was not culled")
+        _wait(lambda: cgroups.find(f"hub-{STUDENT_B}") is None, 30, "the culled server's group stayed")
+    finally:
+        service.send_signal(signal.SIGTERM)
+        service.wait(90)
+    assert service.returncode == 0, (tmp_path / "hub.log").read_text()[-3000:]
+    for program in (site.env / "bin" / "jupyterhub", site.proxy):
+        assert subprocess.run(["pgrep", "-f", str(program)], capture_output=True).returncode == 1, program
+    assert not any(_pids(user, "") for user in site.users), "a user's process outlived the hub"
+
+
+def _answers(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def _wait(condition, seconds: float, message: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"{message} in {seconds:g} s"
+        time.sleep(1)
+
+
+def _pids(user: str, pattern: str) -> list[int]:
+    found = subprocess.run(["pgrep", "-u", user, *(["-f", pattern] if pattern else [])], capture_output=True,
+                           text=True).stdout
+    return [int(pid) for pid in found.split()]
 
 
 def _manual_score(site, student: str, grade_id: str) -> float | None:
