@@ -4,7 +4,8 @@
 #   make test   set up .venv if needed, run the whole test suite
 # Development: `make quick` runs the tests that do not autograde whole notebooks;
 # `make catalogue` regrades the catalogue of submissions and rewrites its report;
-# `make screenshots` runs the browser test and refreshes the README's screenshots.
+# `make screenshots` runs the browser test and refreshes the README's screenshots;
+# `make docs` regenerates docs/reference/cli.md from the command-line parser.
 
 PYTHON ?= python3
 VENV := .venv
@@ -18,7 +19,7 @@ endif
 export PATH := $(abspath $(BIN)):$(PATH)
 export MPLBACKEND := Agg
 
-.PHONY: all test quick release build selfstudy catalogue benchmark screenshots clean
+.PHONY: all test quick release build selfstudy catalogue benchmark screenshots docs clean
 
 all: $(BIN)/.installed
 	@$(BIN)/python -m inn_course all
@@ -42,6 +43,10 @@ screenshots: $(BIN)/.installed
 	$(BIN)/python -m pytest -rs tests/test_browser.py
 	@test -f artifacts/browser/validate-handout.png || { echo "no screenshots: were the browser tests skipped? (see above)"; exit 1; }
 	cp artifacts/browser/notebook-q16.png artifacts/browser/validate-handout.png docs/images/
+
+docs: $(BIN)/.installed
+	mkdir -p docs/reference
+	$(BIN)/python -m inn_course.reference > docs/reference/cli.md
 
 benchmark: $(BIN)/.installed
 	$(BIN)/python benchmarks/bench_grading.py

@@ -210,7 +210,7 @@ def parser() -> argparse.ArgumentParser:
     hub_parser = parsers["hub"]
     hub_parser.add_argument("--instructor", required=True, help="the instructor's login (created if missing)")
     hub_parser.add_argument("--students", nargs="+", required=True, help="the students' logins (created if missing)")
-    hub_parser.add_argument("--port", type=int, default=8000)
+    hub_parser.add_argument("--port", type=int, default=8000, help="the port the hub answers on (127.0.0.1 only)")
     hub_parser.add_argument("--state", type=Path, default=Path("/srv/inn-course/hub"), help="the hub's database and logs")
     hub_parser.add_argument("--refresh-course", action="store_true",
                             help="replace the course's lab/, source/ and nbgrader_config.py with this repository's "
