@@ -83,6 +83,45 @@ def _cmd_grade_class(layout: CourseLayout, args) -> int:
     return 0 if all(r.status == "graded" for r in results) else 1
 
 
+def _cmd_slurm_submit(layout: CourseLayout, args) -> int:
+    from . import slurm
+
+    results = (args.results or layout.root / "grading" / "slurm").resolve()
+    try:
+        plan = slurm.Plan(layout.root, results, args.shards, cpus=args.cpus_per_task, memory=args.mem_per_shard,
+                          minutes=args.time, partition=args.partition, student_timeout=args.student_timeout)
+        if args.dry_run:
+            grade, merge = slurm.write_scripts(plan)
+            print(f"wrote {grade} and {merge} (nothing submitted); to submit them: "
+                  f"sbatch --parsable {grade}, then sbatch --dependency=afterany:<its id> {merge}")
+            return 0
+        submitted = slurm.submit(plan)
+    except (ValueError, classroom.ResultsRefused, slurm.SlurmError) as error:
+        print(f"not submitted: {error}", file=sys.stderr)
+        return 2
+    print(f"grading: job {submitted.array} ({plan.shards} shards of {plan.cpus} CPUs, {plan.minutes} min each); "
+          f"merge: job {submitted.merge}, after it")
+    print(f"follow: squeue -j {submitted.array},{submitted.merge}; inn-course slurm-status --results {results}")
+    return 0
+
+
+def _cmd_slurm_status(layout: CourseLayout, args) -> int:
+    from . import slurm
+
+    results = (args.results or layout.root / "grading" / "slurm").resolve()
+    try:
+        report = slurm.status(results)
+        print(slurm.describe(report, slurm.merge_state(results)))
+        if args.resubmit:
+            again = slurm.resubmit(results)
+            print(f"resubmitted shards {', '.join(map(str, again.shards))}: job {again.array}; merge: job {again.merge}"
+                  if again else "nothing to resubmit")
+    except (slurm.SlurmError, classroom.BadResults) as error:
+        print(f"no status: {error}", file=sys.stderr)
+        return 2
+    return 1 if any(shard.needs_rerun for shard in report) and not args.resubmit else 0
+
+
 def _cmd_merge(layout: CourseLayout, args) -> int:
     try:
         results = classroom.merge(layout, [Path(f).resolve() for f in args.folders])
@@ -178,6 +217,8 @@ COMMANDS = {
     "release": (_cmd_release, "build, then generate release/ with nbgrader and check it leaks nothing"),
     "selfstudy": (_cmd_selfstudy, "build the self-study edition: the worked solution, executed, as a notebook and an HTML page"),
     "grade-class": (_cmd_grade_class, "autograde every submitted/<student>/ in parallel, each in a sandbox, into the gradebook"),
+    "slurm-submit": (_cmd_slurm_submit, "grade the class on a Slurm cluster: an array job of grade-class shards, then the merge after it"),
+    "slurm-status": (_cmd_slurm_status, "what Slurm says of each shard and what each student's result holds; --resubmit runs failed shards again"),
     "merge": (_cmd_merge, "merge the results folders of grade-class shards into the gradebook; write grades.csv and grades.png"),
     "collect": (_cmd_collect, "copy each student's latest submission out of nbgrader's exchange (owner and arrival time checked by the system); report refused submissions, untrusted times, missing or renamed notebooks"),
     "export": (_cmd_export, "final grades (auto + manual - late penalty) as a Canvas gradebook CSV and a plain CSV"),
@@ -206,6 +247,24 @@ def parser() -> argparse.ArgumentParser:
     grading.add_argument("--no-sandbox", action="store_true",
                          help="run student code without bubblewrap (only where it is not installed; unsafe)")
     parsers["student-bundle"].add_argument("folder", type=Path, help="a new (or empty) folder to write the bundle into")
+    slurm_submit = parsers["slurm-submit"]
+    slurm_submit.add_argument("--shards", type=int, required=True, help="how many shards (array tasks) share the class")
+    slurm_submit.add_argument("--cpus-per-task", type=int, default=2, help="CPUs per shard: its parallel workers")
+    slurm_submit.add_argument("--mem-per-shard", type=_bytes, default="0",
+                              help="memory per shard, e.g. 7G (default: 3G per CPU and 1G)")
+    slurm_submit.add_argument("--time", type=int, default=0,
+                              help="minutes per shard (default: from the class's size and the per-student limit)")
+    slurm_submit.add_argument("--partition", help="the Slurm partition (default: the cluster's)")
+    slurm_submit.add_argument("--student-timeout", type=float, default=classroom.STUDENT_TIMEOUT,
+                              help="seconds of wall time per student before its worker is killed")
+    slurm_submit.add_argument("--dry-run", action="store_true",
+                              help="write the batch scripts into the results folder and submit nothing")
+    for name in ("slurm-submit", "slurm-status"):
+        parsers[name].add_argument("--results", type=Path,
+                                   help="a folder every node sees (default: grading/slurm in the course)")
+    parsers["slurm-status"].add_argument("--resubmit", action="store_true",
+                                         help="submit again the shards that failed, timed out or were cancelled, "
+                                              "then the merge")
     parsers["merge"].add_argument("folders", nargs="+", help="results folders of grade-class shards")
     hub_parser = parsers["hub"]
     hub_parser.add_argument("--instructor", required=True, help="the instructor's login (created if missing)")

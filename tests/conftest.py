@@ -60,3 +60,26 @@ def graded(released_course):
     graded_ok = [s for s, r in results.items() if r.success]
     feedback_outcomes = feedback.generate_feedback(layout, graded_ok, workers=os.cpu_count() or 1)
     return layout, results, feedback_outcomes
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(tmp_path_factory):
+    """A one-node Slurm cluster on localhost (tests/slurm_cluster.py), its commands pointed at it through
+    SLURM_CONF; None where it cannot start here (the reason is printed once)."""
+    from .slurm_cluster import Cluster, unavailable
+
+    reason = unavailable()
+    if reason:
+        print(f"\nno Slurm cluster for the tests: {reason}")
+        yield None
+        return
+    with Cluster(tmp_path_factory.mktemp("slurm")) as cluster:
+        before = os.environ.get("SLURM_CONF")
+        os.environ.update(cluster.env)
+        try:
+            yield cluster
+        finally:
+            if before is None:
+                os.environ.pop("SLURM_CONF", None)
+            else:
+                os.environ["SLURM_CONF"] = before

@@ -126,8 +126,12 @@ def test_sandbox_blocks_network_files_and_background_processes(small_class, tmp_
 
 
 @pytest.mark.slow
-def test_shards_merged_equal_one_run_and_a_killed_worker_is_reported(small_class, tmp_path):
-    """Do two shards + merge give the same gradebook as one run, and is a student whose worker dies reported?"""
+def test_shards_merged_equal_one_run_and_a_killed_worker_is_reported(small_class, slurm_cluster, tmp_path):
+    """Do two shards + merge give the same gradebook as one run, and is a student whose worker dies reported?
+
+    Where a Slurm cluster starts (CI installs it), the shards run as `inn-course slurm-submit` does it, and
+    one shard is killed (scancel) while it runs, reported by slurm-status and resubmitted; elsewhere the
+    two shards run as two processes at once."""
     _sandbox_or_skip()
     layout, samples = small_class
     other = classroom.CourseLayout(tmp_path / "other", layout.assignment)
@@ -143,11 +147,14 @@ def test_shards_merged_equal_one_run_and_a_killed_worker_is_reported(small_class
     single = classroom.grade_class(layout, tmp_path / "single", workers=3, student_timeout=30, progress=False)
     classroom.merge(layout, [tmp_path / "single"])
     # The same class in two shards, graded at the same time (as on two machines), merged.
-    with ThreadPoolExecutor(2) as pool:
-        list(pool.map(lambda index: classroom.grade_class(other, tmp_path / f"shard{index}", workers=2,
-                                                          shard=(index, 2), student_timeout=30, progress=False),
-                      (1, 2)))
-    merged = classroom.merge(other, [tmp_path / "shard1", tmp_path / "shard2"])
+    if slurm_cluster is not None:
+        merged = _shards_through_slurm(other, tmp_path / "slurm")
+    else:
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(lambda index: classroom.grade_class(other, tmp_path / f"shard{index}", workers=2,
+                                                              shard=(index, 2), student_timeout=30,
+                                                              progress=False), (1, 2)))
+        merged = classroom.merge(other, [tmp_path / "shard1", tmp_path / "shard2"])
     by_name = {r.student: r for r in single}
     assert by_name["ann"].status == by_name["ben"].status == "graded"
     assert by_name["ben"].cells["q09_exact_inverse"] == 1 and by_name["ann"].cells["q09_exact_inverse"] == 0
@@ -160,6 +167,36 @@ def test_shards_merged_equal_one_run_and_a_killed_worker_is_reported(small_class
     rows = (tmp_path / "single" / "grades.csv").read_text().splitlines()
     assert rows[0].startswith("student,status,autograded score") and len(rows) == 4
     assert (tmp_path / "single" / "grades.png").stat().st_size > 10_000
+
+
+def _shards_through_slurm(course, results: Path) -> list:
+    """Two shards of one CPU as an array job and the merge after it; shard 1 (ann, then cat's 30 s loop)
+    is cancelled while it runs, reported, and resubmitted alone; returns the merged results."""
+    from inn_course import slurm
+
+    finished = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY"}
+    plan = slurm.Plan(course.root, results, shards=2, cpus=1, student_timeout=30)
+    first = slurm.submit(plan)
+    _until(lambda: slurm.job_states(first.array).get(1) == "RUNNING", 120, "shard 1 never ran")
+    subprocess.run(["scancel", f"{first.array}_1"], check=True)
+    _until(lambda: slurm.job_state(first.merge) in finished, 300, "the first merge never ended")
+    report = {shard.index: shard for shard in slurm.status(results)}
+    assert report[1].state == "CANCELLED" and report[1].needs_rerun, report
+    assert report[2].state == "COMPLETED" and report[2].students == {"ben": "graded"}, report
+    assert "shard 1: cancelled" in slurm.describe(list(report.values())), slurm.describe(list(report.values()))
+    again = slurm.resubmit(results)
+    assert again is not None and again.shards == [1]
+    _until(lambda: slurm.job_state(again.merge) in finished, 300, "the merge after the resubmission never ended")
+    assert slurm.job_state(again.merge) == "COMPLETED", (results / "logs").iterdir()
+    assert not any(shard.needs_rerun for shard in slurm.status(results)) and slurm.resubmit(results) is None
+    return classroom.load_results([plan.folder(1), plan.folder(2)])
+
+
+def _until(condition, seconds: float, message: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"{message} in {seconds:g} s"
+        time.sleep(0.3)
 
 
 def test_a_results_folder_takes_one_run_at_a_time(small_class, tmp_path):
