@@ -72,10 +72,6 @@ class Site:
         """The hub's address (``*.localhost`` is the loopback, in browsers without DNS)."""
         return f"http://localhost:{self.port}"
 
-    def server_url(self, user: str) -> str:
-        """Where ``user``'s JupyterLab lives: an origin of its own."""
-        return f"http://{user}.localhost:{self.port}/user/{user}"
-
     @property
     def proxy_command(self) -> Path:
         return self.proxy / "node_modules" / ".bin" / "configurable-http-proxy"

@@ -266,6 +266,7 @@ def test_the_hub_as_a_service_limits_memory_culls_idle_servers_and_stops_cleanly
     server is stopped by the culler (and what it left with it); SIGTERM stops the hub, its proxy and every
     server. Runs last: it replaces the module's hub."""
     import signal
+    import warnings
 
     from inn_course import cgroups
 
@@ -281,15 +282,18 @@ def test_the_hub_as_a_service_limits_memory_culls_idle_servers_and_stops_cleanly
         b = _user(browser, site, STUDENT_B)  # the password of the first setup: the user was kept
         (server,) = _pids(STUDENT_B, "jupyterhub-singleuser")
         group = cgroups.find(f"hub-{STUDENT_B}")
-        assert group is not None and server in group.pids(), f"B's server {server} is in no group of its own"
-        # A process of B's in that group asks for 1.5 GB: the kernel kills it, B's server lives on.
-        hog = subprocess.Popen(["runuser", "-u", STUDENT_B, "--", "python3", "-c",
-                                "import sys; sys.stdin.readline(); hog = b'x' * (1536 * 1024 ** 2); print('kept')"],
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                               preexec_fn=group.join)  # born in B's group (runuser forks the user's process)
-        out, _ = hog.communicate("go\n", timeout=120)
-        assert hog.returncode == 128 + signal.SIGKILL and "kept" not in out, (hog.returncode, out)  # via runuser
-        assert group.out_of_memory() and _pids(STUDENT_B, "jupyterhub-singleuser") == [server]
+        if cgroups.version() is None:  # the hub's log says so; nothing to bound memory with on this machine
+            warnings.warn("no control groups here: the per-user memory limit is not checked")
+        else:
+            assert group is not None and server in group.pids(), f"B's server {server} is in no group of its own"
+            # A process of B's in that group asks for 1.5 GB: the kernel kills it, B's server lives on.
+            hog = subprocess.Popen(["runuser", "-u", STUDENT_B, "--", "python3", "-c",
+                                    "import sys; sys.stdin.readline(); hog = b'x' * (1536 * 1024 ** 2); print('kept')"],
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                   preexec_fn=group.join)  # born in B's group (runuser forks the user's process)
+            out, _ = hog.communicate("go\n", timeout=120)
+            assert hog.returncode == 128 + signal.SIGKILL and "kept" not in out, (hog.returncode, out)  # via runuser
+            assert group.out_of_memory() and _pids(STUDENT_B, "jupyterhub-singleuser") == [server]
         # B leaves; 20 s without activity, and the culler stops B's server, its group and all in it.
         b.close()
         _wait(lambda: not _pids(STUDENT_B, "jupyterhub-singleuser"), 120, "the idle server was not culled")

@@ -62,3 +62,16 @@ def test_status_reads_slurms_words_for_array_tasks():
     assert shard.needs_rerun and not slurm.ShardStatus(2, "COMPLETED", {"ben": "worker failed"}).needs_rerun
     assert slurm.ShardStatus(3, "UNKNOWN", {"cat": "no result"}).needs_rerun
     assert "shard 1: timeout; 1 graded  <- slurm-status --resubmit" in slurm.describe([shard], "COMPLETED")
+
+
+def test_a_shard_sizes_its_workers_and_threads_for_the_cpus_slurm_gave_it(monkeypatch):
+    """On a shared node, grade-class must use the task's CPUs, not the node's (threads oversubscribed
+    the cores: two 1-CPU shards on a 2-core node graded 3x slower than one machine's grade-class)."""
+    from inn_course import classroom
+
+    monkeypatch.delenv("SLURM_CPUS_PER_TASK", raising=False)
+    mine = classroom.available_cores()
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "1")
+    assert classroom.available_cores() == 1 and classroom.default_workers() == 1
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "4096")
+    assert classroom.available_cores() == mine  # never more than the process may run on
