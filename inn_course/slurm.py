@@ -153,13 +153,13 @@ def submit(plan: Plan, shards: list[int] | None = None) -> Round:
     array = _run(["sbatch", "--parsable", f"--array={','.join(map(str, shards))}", str(grade)]).strip().split(";")[0]
     merged = _run(["sbatch", "--parsable", f"--dependency=afterany:{array}", str(merge)]).strip().split(";")[0]
     round_ = Round(array, merged, shards)
-    rounds = _rounds(plan.results) + [round_]
+    every = rounds(plan.results) + [round_]
     with classroom.fresh_file(plan.results, "slurm.json") as out:
-        json.dump([asdict(r) for r in rounds], out, indent=1)
+        json.dump([asdict(r) for r in every], out, indent=1)
     return round_
 
 
-def _rounds(results: Path) -> list[Round]:
+def rounds(results: Path) -> list[Round]:
     path = results / "slurm.json"
     return [Round(**r) for r in json.loads(path.read_text())] if path.is_file() else []
 
@@ -233,11 +233,11 @@ class ShardStatus:
 
 def status(results: Path) -> list[ShardStatus]:
     plan = load_plan(results)
-    rounds = _rounds(results)
-    if not rounds:
+    submitted = rounds(results)
+    if not submitted:
         raise SlurmError(f"nothing was submitted from {results} (slurm.json is missing): run slurm-submit")
     state = {index: "UNKNOWN" for index in range(1, plan.shards + 1)}
-    for round_ in rounds:  # later rounds replace earlier ones, shard by shard
+    for round_ in submitted:  # later rounds replace earlier ones, shard by shard
         for index, value in job_states(round_.array).items():
             if index in round_.shards:
                 state[index] = value
@@ -259,8 +259,8 @@ def resubmit(results: Path) -> Round | None:
 
 def merge_state(results: Path) -> str:
     """Slurm's state of the latest round's merge."""
-    rounds = _rounds(results)
-    return job_state(rounds[-1].merge) if rounds else "UNKNOWN"
+    submitted = rounds(results)
+    return job_state(submitted[-1].merge) if submitted else "UNKNOWN"
 
 
 def describe(report: list[ShardStatus], merge: str | None = None) -> str:

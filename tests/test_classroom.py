@@ -126,7 +126,7 @@ def test_sandbox_blocks_network_files_and_background_processes(small_class, tmp_
 
 
 @pytest.mark.slow
-def test_shards_merged_equal_one_run_and_a_killed_worker_is_reported(small_class, slurm_cluster, tmp_path):
+def test_shards_merged_equal_one_run_and_a_killed_worker_is_reported(small_class, slurm_cluster, tmp_path, capsys):
     """Do two shards + merge give the same gradebook as one run, and is a student whose worker dies reported?
 
     Where a Slurm cluster starts (CI installs it), the shards run as `inn-course slurm-submit` does it, and
@@ -148,7 +148,7 @@ def test_shards_merged_equal_one_run_and_a_killed_worker_is_reported(small_class
     classroom.merge(layout, [tmp_path / "single"])
     # The same class in two shards, graded at the same time (as on two machines), merged.
     if slurm_cluster is not None:
-        merged = _shards_through_slurm(other, tmp_path / "slurm")
+        merged = _shards_through_slurm(other, tmp_path / "slurm", capsys)
     else:
         with ThreadPoolExecutor(2) as pool:
             list(pool.map(lambda index: classroom.grade_class(other, tmp_path / f"shard{index}", workers=2,
@@ -169,27 +169,31 @@ def test_shards_merged_equal_one_run_and_a_killed_worker_is_reported(small_class
     assert (tmp_path / "single" / "grades.png").stat().st_size > 10_000
 
 
-def _shards_through_slurm(course, results: Path) -> list:
-    """Two shards of one CPU as an array job and the merge after it; shard 1 (ann, then cat's 30 s loop)
-    is cancelled while it runs, reported, and resubmitted alone; returns the merged results."""
-    from inn_course import slurm
+def _shards_through_slurm(course, results: Path, capsys) -> list:
+    """The README's commands: two shards of one CPU (`slurm-submit`); shard 1 (ann, then cat's 30 s loop) is
+    cancelled while it runs, reported (`slurm-status`), resubmitted alone (`--resubmit`); the merged results."""
+    from inn_course import cli, slurm
 
     finished = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY"}
-    plan = slurm.Plan(course.root, results, shards=2, cpus=1, student_timeout=30)
-    first = slurm.submit(plan)
+    command = ["--root", str(course.root)]
+    assert cli.main([*command, "slurm-submit", "--shards", "2", "--cpus-per-task", "1", "--student-timeout", "30",
+                     "--results", str(results)]) == 0
+    (first,) = slurm.rounds(results)
+    assert f"grading: job {first.array}" in capsys.readouterr().out
     _until(lambda: slurm.job_states(first.array).get(1) == "RUNNING", 120, "shard 1 never ran")
     subprocess.run(["scancel", f"{first.array}_1"], check=True)
     _until(lambda: slurm.job_state(first.merge) in finished, 300, "the first merge never ended")
-    report = {shard.index: shard for shard in slurm.status(results)}
-    assert report[1].state == "CANCELLED" and report[1].needs_rerun, report
-    assert report[2].state == "COMPLETED" and report[2].students == {"ben": "graded"}, report
-    assert "shard 1: cancelled" in slurm.describe(list(report.values())), slurm.describe(list(report.values()))
-    again = slurm.resubmit(results)
-    assert again is not None and again.shards == [1]
+    assert cli.main([*command, "slurm-status", "--results", str(results)]) == 1  # a shard must run again
+    said = capsys.readouterr().out
+    assert "shard 1: cancelled" in said and "<- slurm-status --resubmit runs it again" in said, said
+    assert "shard 2: completed; 1 graded" in said and "merge into the gradebook: completed" in said, said
+    assert cli.main([*command, "slurm-status", "--results", str(results), "--resubmit"]) == 0
+    again = slurm.rounds(results)[-1]
+    assert again.shards == [1] and f"resubmitted shards 1: job {again.array}" in capsys.readouterr().out
     _until(lambda: slurm.job_state(again.merge) in finished, 300, "the merge after the resubmission never ended")
-    assert slurm.job_state(again.merge) == "COMPLETED", (results / "logs").iterdir()
+    assert slurm.job_state(again.merge) == "COMPLETED", sorted((results / "logs").iterdir())
     assert not any(shard.needs_rerun for shard in slurm.status(results)) and slurm.resubmit(results) is None
-    return classroom.load_results([plan.folder(1), plan.folder(2)])
+    return classroom.load_results([results / "shard-1", results / "shard-2"])
 
 
 def _until(condition, seconds: float, message: str) -> None:
