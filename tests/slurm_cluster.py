@@ -138,7 +138,11 @@ PartitionName=grading Nodes=ALL Default=YES MaxTime=INFINITE State=UP
         return self
 
     def __exit__(self, *exc) -> None:
-        subprocess.run(["scancel", "--full", "--user=root"], capture_output=True, env={**os.environ, **self.env})
+        env = {**os.environ, **self.env}
+        subprocess.run(["scancel", "--full", "--user=root"], capture_output=True, env=env)
+        deadline = time.monotonic() + 20  # let the jobs end before their slurmd does
+        while time.monotonic() < deadline and self._running_jobs(env):
+            time.sleep(0.3)
         for process in reversed(self.processes):
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
@@ -148,3 +152,23 @@ PartitionName=grading Nodes=ALL Default=YES MaxTime=INFINITE State=UP
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
         self.processes.clear()
+        for step in self._leftover_steps():  # a step daemon slurmd left behind: this cluster's only
+            step.kill()
+
+    @staticmethod
+    def _running_jobs(env: dict[str, str]) -> bool:
+        done = subprocess.run(["squeue", "-h"], capture_output=True, text=True, env=env)
+        return done.returncode == 0 and bool(done.stdout.strip())
+
+    def _leftover_steps(self) -> list[psutil.Process]:
+        """Step daemons of this cluster (they keep a socket in its spool folder; their title hides the rest)."""
+        spool = str(self.folder / "spool")
+        steps = []
+        for process in psutil.process_iter(["name"]):
+            try:
+                if process.info["name"] == "slurmstepd" and any(
+                        str(c.laddr).startswith(spool) for c in process.net_connections(kind="unix")):
+                    steps.append(process)
+            except psutil.Error:
+                continue
+        return steps
