@@ -109,6 +109,13 @@ def _own_v2_path(root: Path) -> Path:
     return root
 
 
+def _v2_base(root: Path) -> Path:
+    """Where this process's groups go in a v2 tree: ``inn-course/`` beside its own group (in that group's
+    parent), or in the tree's root when the process is in the root; never above the tree."""
+    own = _own_v2_path(root)
+    return (own.parent if own != root and root in own.parents else root) / PREFIX
+
+
 def create(name: str, memory: int, processes: int, root: Path = ROOT) -> Cgroup | None:
     """A new group ``inn-course/<name>`` with these limits; None where this machine does not let us.
 
@@ -142,10 +149,12 @@ def _create_v1(name: str, memory: int, processes: int, root: Path) -> Cgroup:
     return Cgroup(1, tuple(folders))
 
 
-def _create_v2(name: str, memory: int, processes: int, root: Path) -> Cgroup:
-    parent = _own_v2_path(root).parent / PREFIX
-    parent.mkdir(exist_ok=True)
+def _create_v2(name: str, memory: int, processes: int, root: Path) -> Cgroup | None:
+    parent = _v2_base(root)
     wanted = {"memory", "pids"}
+    if not wanted <= set((parent.parent / "cgroup.controllers").read_text().split()):
+        return None  # this tree cannot bound memory or processes (rlimits do): nothing is made in it
+    parent.mkdir(exist_ok=True)
     enabled = set((parent / "cgroup.subtree_control").read_text().split())
     if not wanted <= enabled:
         (parent / "cgroup.subtree_control").write_text(" ".join(f"+{c}" for c in sorted(wanted - enabled)))
@@ -162,7 +171,7 @@ def find(name: str, root: Path = ROOT) -> Cgroup | None:
     """The group ``create(name, ...)`` made, if it is there."""
     layout = version(root)
     if layout == 2:
-        folders = (_own_v2_path(root).parent / PREFIX / name,)
+        folders = (_v2_base(root) / name,)
     elif layout == 1:
         folders = tuple(root / controller / PREFIX / name for controller in ("memory", "pids"))
     else:
@@ -174,7 +183,7 @@ def sweep(root: Path = ROOT, older_than: float = 600.0) -> int:
     """Remove the empty groups that killed graders left behind (older than ``older_than`` s); how many."""
     removed = 0
     bases = [root / c / PREFIX for c in ("memory", "pids")] if version(root) == 1 else \
-        [_own_v2_path(root).parent / PREFIX] if version(root) == 2 else []
+        [_v2_base(root)] if version(root) == 2 else []
     for base in bases:
         if not base.is_dir():
             continue

@@ -320,14 +320,7 @@ class KernelSandbox:
 
     def group(self) -> cgroups.Cgroup | None:
         """The kernel's control group, if the launcher made one."""
-        layout = cgroups.version()
-        if layout == 1:
-            folders = tuple(cgroups.ROOT / c / cgroups.PREFIX / self.cgroup_name for c in ("memory", "pids"))
-        elif layout == 2:
-            folders = (cgroups._own_v2_path(cgroups.ROOT).parent / cgroups.PREFIX / self.cgroup_name,)
-        else:
-            return None
-        return cgroups.Cgroup(layout, folders) if all(f.is_dir() for f in folders) else None
+        return cgroups.find(self.cgroup_name)
 
     def close(self) -> dict:
         """Kill whatever the kernel left, remove its group; report its peak memory and whether it ran out.
