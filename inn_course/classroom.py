@@ -78,6 +78,7 @@ class StudentResult:
     flags: list[str] = field(default_factory=list)
     similar: dict[str, str] = field(default_factory=dict)  # other student -> how alike (set by merge; no score)
     similarity_note: str = ""  # why this notebook was not compared with the others
+    memory_bound: str = ""  # what bounded the kernel's memory (a control group, or rlimits only)
 
     def save(self, folder: Path) -> None:
         with fresh_file(folder, f"{self.student}.json") as handle:
@@ -231,7 +232,9 @@ def run_worker(course: Path, template: Path, student: str, results: Path, use_sa
             flags.append(f"the kernel reached its memory limit ({sandbox.Limits().memory / GiB:g} GB)")
         result = StudentResult(student, "graded" if outcome.success else "not graded", outcome.score,
                                outcome.max_score, outcome.cells, outcome.max_points, flags=flags,
-                               timestamp=_submitted_timestamp(layout, student))
+                               timestamp=_submitted_timestamp(layout, student),
+                               memory_bound=kernel.get("memory_bound", "") if box else
+                               "the worker's address-space limit only (no sandbox)")
         if outcome.success:
             result.grades, result.late_penalties, result.timestamp = _gradebook_fields(private, config, student)
             autograded = results / "autograded" / student
@@ -663,6 +666,9 @@ def summary(results: list[StudentResult]) -> str:
         lines += ["", f"similar answers: {len(pairs)} pair(s) of students; read both notebooks "
                   "(a signal for a human: no score changed; similarity.csv)", *pairs]
         lines += [f"  {r.student}: {r.similarity_note}" for r in results if r.similarity_note]
+    bounds = sorted({r.memory_bound for r in results if r.memory_bound})
+    if bounds:
+        lines += ["", f"each kernel's memory was bounded by {' or '.join(bounds)}"]
     return "\n".join(lines)
 
 

@@ -333,11 +333,14 @@ class KernelSandbox:
                 os.environ.pop("JUPYTER_PATH", None)
             else:
                 os.environ["JUPYTER_PATH"] = self._jupyter_path
-        report = {}
         group = self.group()
-        if group is not None:
-            report = {"memory_peak": group.memory_peak(), "out_of_memory": group.out_of_memory()}
-            group.kill_and_remove()
+        if group is None:
+            return {"memory_bound": "rlimits only (no control group could be made here: not root, or the "
+                                    "cgroup tree offers no memory controller)"}
+        report = {"memory_peak": group.memory_peak(), "out_of_memory": group.out_of_memory(),
+                  "memory_bound": f"a control group of its own (cgroup v{group.version}, "
+                                  f"{Limits().memory / GiB:g} GB)"}
+        group.kill_and_remove()
         return report
 
 

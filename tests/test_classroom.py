@@ -5,6 +5,7 @@ copy of the course, with the real sandbox (bubblewrap); they are skipped where i
 """
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -116,6 +117,13 @@ def test_sandbox_blocks_network_files_and_background_processes(small_class, tmp_
     (result,) = classroom.grade_class(layout, tmp_path / "results", workers=1, progress=False)
     listener.close()
     assert result.status == "graded", result.flags
+    # The summary says what bounded the kernel's memory: its own group where the tree allows (v1 as root, here).
+    from inn_course import cgroups
+
+    expected = ("a control group of its own",) if cgroups.version() == 1 and os.geteuid() == 0 else \
+        ("a control group of its own", "rlimits only")
+    assert result.memory_bound.startswith(expected), result.memory_bound
+    assert f"each kernel's memory was bounded by {result.memory_bound}" in classroom.summary([result])
     nb = notebooks.read(tmp_path / "results" / "autograded" / "prober" / layout.assignment / f"{layout.assignment}.ipynb")
     text = "".join(o.get("text", "") for c in nb.cells if c.id == "probe" for o in c.outputs)
     report = json.loads(text.split("SANDBOX ", 1)[1])
