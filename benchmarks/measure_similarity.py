@@ -38,6 +38,12 @@ def main() -> int:
         pair, shared = similarity.compare(found["reference"], answers)
         print(f"  {name:28s} share {pair.share:.2f}, shared {shared:5d}, alike: {len(pair.alike)} of "
               f"{len(set(answers.by_question) & set(found['reference'].by_question))} questions")
+    apart, copies = alike.whole_code(layout)
+    print(f"\nwhole code (reported when the Jaccard index >= {similarity.WHOLE}):")
+    for pair, value in sorted(apart.items(), key=lambda item: -item[1]):
+        print(f"  not copies  {pair:55s} {value:.2f}")
+    for name, value in sorted(copies.items()):
+        print(f"  copy        {name + ' / reference':55s} {value:.2f}")
     return 0
 
 

@@ -5,7 +5,9 @@ After ``grade-class`` (in ``merge``), every pair of students is compared answer 
 - **What is compared**: the code a student wrote for each question (the answer cells, found by
   their grade id as the release has it, else by cell id) and, pooled as one more "question",
   every code cell the student added. Markdown answers are not compared (see the README).
-- **Fingerprints**: each cell is parsed (never run) as IPython would read it; its syntax tree
+- **Fingerprints**: each cell is parsed (never run) as IPython would read it; what does not
+  change behaviour is taken out (conditionals on a constant become their branch; statements that
+  are only a constant, and ``pass``, go: cheap disguises are made of these); its syntax tree
   is written as a sequence of node types in which every name, attribute and constant is reduced
   to its kind, so renaming variables changes nothing; docstrings are dropped. Each top-level
   statement, and each method of a class, gives its own sequence, cut into overlapping runs of
@@ -16,6 +18,8 @@ After ``grade-class`` (in ``merge``), every pair of students is compared answer 
   answers hold at least ``MIN_SHARED`` fingerprints and make up at least ``MIN_SHARE`` of all the
   fingerprints of the questions both answered, so that a few short answers that every student
   writes the same way are not enough.
+- **Whole code**: a pair is also reported when all of the two students' code (answers and added
+  cells together) reaches ``WHOLE``, so that answers moved out of their answer cells still count.
 
 ``benchmarks/measure_similarity.py`` measures the thresholds on the catalogue of submissions
 (tests/submissions): independent correct answers written in other styles against the
@@ -51,6 +55,12 @@ ALIKE = 0.65
 # answers share 0.58 to 0.76, the disguised copy 1.00.
 MIN_SHARE = 0.5  # alike fingerprints / fingerprints of the questions both students answered
 MIN_SHARED = 150  # and at least this many (the reference's code answers hold about 1,900)
+# A pair is also reported when the whole of their code (answers and added cells together, so code moved
+# out of its answer cell still counts) is this alike: the catalogue's variants, which rewrote 2 to 11 of
+# the reference's answers, reach 0.56 to 0.72 against the reference and each other, except the one that
+# renamed everything but kept 15 answers' structure (0.86, reported by its share too); copies moved into
+# new cells or disguised score 1.00.
+WHOLE = 0.85
 ADDED = "added cells"  # the pseudo-question that pools the cells a student added
 
 
@@ -62,6 +72,11 @@ class Answers:
     by_question: dict[str, frozenset[int]] = field(default_factory=dict)
     problem: str = ""  # why the notebook could not be compared ("" when it was)
 
+    @property
+    def whole(self) -> frozenset[int]:
+        """All of the student's code at once, wherever it was written."""
+        return frozenset().union(*self.by_question.values())
+
 
 @dataclass
 class Pair:
@@ -69,10 +84,12 @@ class Pair:
     second: str
     share: float  # alike fingerprints / fingerprints of the questions both answered
     alike: dict[str, float]  # question -> Jaccard index, for the alike questions
+    whole: float = 0.0  # Jaccard index of the two students' whole code
 
     def describe(self) -> str:
         questions = ", ".join(q.removesuffix("_answer") for q in sorted(self.alike))
-        return f"{self.share:.0%} alike: {questions}"
+        by_question = f"{self.share:.0%} alike: {questions}" if self.alike else "no answer cell alike"
+        return by_question + (f"; whole code {self.whole:.0%} alike" if self.whole >= WHOLE else "")
 
 
 # ------------------------------------------------------------------ fingerprints
@@ -95,6 +112,31 @@ class _Tokens(ast.NodeVisitor):
         super().generic_visit(node)
 
 
+class _Normalised(ast.NodeTransformer):
+    """What does not change behaviour, taken out before fingerprinting: a conditional whose test is a
+    constant (``(n if 1 else n)``, ``if True:``) becomes the branch it takes; a statement that is only a
+    constant (``...``, a number, a string) and ``pass`` go. Cheap disguises of a copy are made of these."""
+
+    def visit_IfExp(self, node: ast.IfExp) -> ast.AST:
+        self.generic_visit(node)
+        if isinstance(node.test, ast.Constant):
+            return node.body if node.test.value else node.orelse
+        return node
+
+    def visit_If(self, node: ast.If):
+        self.generic_visit(node)
+        if isinstance(node.test, ast.Constant):
+            return (node.body if node.test.value else node.orelse) or None
+        return node
+
+    def visit_Expr(self, node: ast.Expr):
+        self.generic_visit(node)
+        return None if isinstance(node.value, ast.Constant) else node
+
+    def visit_Pass(self, node: ast.Pass) -> None:
+        return None
+
+
 def _without_docstring(body: list[ast.stmt]) -> list[ast.stmt]:
     if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
             and isinstance(body[0].value.value, str):
@@ -106,6 +148,10 @@ def fingerprints(source: str) -> frozenset[int] | None:
     """The K-token runs of a cell's syntax tree, hashed; None when the cell cannot be parsed."""
     tree = codescan._parse(source)
     if tree is None:
+        return None
+    try:
+        tree = _Normalised().visit(tree)
+    except RecursionError:
         return None
     found = set()
     for unit in _split_units(tree):
@@ -221,7 +267,8 @@ def compare(first: Answers, second: Answers) -> tuple[Pair, int]:
         if index >= ALIKE:
             alike[question] = index
             shared += len(a & b)
-    return Pair(first.student, second.student, shared / total if total else 0.0, alike), shared
+    return Pair(first.student, second.student, shared / total if total else 0.0, alike,
+                jaccard(first.whole, second.whole)), shared
 
 
 def similar_pairs(answers: list[Answers]) -> list[Pair]:
@@ -230,9 +277,11 @@ def similar_pairs(answers: list[Answers]) -> list[Pair]:
     for i, first in enumerate(answers):
         for second in answers[i + 1:]:
             pair, shared = compare(first, second)
-            if shared >= MIN_SHARED and pair.share >= MIN_SHARE:
+            by_question = shared >= MIN_SHARED and pair.share >= MIN_SHARE
+            whole = pair.whole >= WHOLE and len(first.whole & second.whole) >= MIN_SHARED
+            if by_question or whole:
                 found.append(pair)
-    return sorted(found, key=lambda p: (-p.share, p.first, p.second))
+    return sorted(found, key=lambda p: (-max(p.share, p.whole), p.first, p.second))
 
 
 @dataclass
@@ -252,12 +301,13 @@ class Report:
     def write_csv(self, path: Path) -> Path:
         with path.open("w", newline="") as handle:
             writer = csv.writer(handle)
-            writer.writerow(["student", "other student", "share alike", "alike answers (Jaccard index)"])
+            writer.writerow(["student", "other student", "share alike", "alike answers (Jaccard index)",
+                             "whole code (Jaccard index)"])
             for p in self.pairs:
                 writer.writerow([spreadsheet_cell(p.first), spreadsheet_cell(p.second), f"{p.share:.2f}",
-                                 "; ".join(f"{q} ({v:.2f})" for q, v in sorted(p.alike.items()))])
+                                 "; ".join(f"{q} ({v:.2f})" for q, v in sorted(p.alike.items())), f"{p.whole:.2f}"])
             for student, why in sorted(self.not_compared.items()):
-                writer.writerow([spreadsheet_cell(student), "", "", spreadsheet_cell(f"not compared: {why}")])
+                writer.writerow([spreadsheet_cell(student), "", "", spreadsheet_cell(f"not compared: {why}"), ""])
         return path
 
 

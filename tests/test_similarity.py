@@ -10,7 +10,7 @@ from inn_course.api import load_config
 from inn_course import release
 from inn_course.paths import copy_course
 
-from .submissions import alike, catalogue
+from .submissions import alike, catalogue, disguises
 
 MARGIN = 0.1  # between the threshold and either measured extreme
 
@@ -32,6 +32,27 @@ def test_pairs_of_the_catalogue(repo):
     assert frozenset(("reference", "correct_other_style")) not in pairs
     _, shared = similarity.compare(found["reference"], found["correct_other_style"])
     assert shared >= similarity.MIN_SHARED  # it is the share that spares it: it did copy some answers
+
+
+def test_cheap_disguises_of_a_copy_are_reported(repo):
+    """Answers moved into new cells, every name as (n if 1 else n), `...` after every statement: each copy of
+    the reference pairs with it (the first through the whole code, the others answer by answer too)."""
+    reference = alike.answers(repo)["reference"]
+    template = similarity.Template.of(repo)
+    for name, make in disguises.DISGUISES.items():
+        copy = similarity.answers_of(name, make(submissions.sample(repo, "reference")), template)
+        pairs = similarity.similar_pairs([reference, copy])
+        assert len(pairs) == 1 and pairs[0].whole == 1.0, (name, pairs)
+        assert "whole code 100% alike" in pairs[0].describe()
+        if name != "moved_above":
+            assert pairs[0].share == 1.0, (name, pairs[0])
+
+
+def test_whole_code_threshold_lies_between_variants_and_copies(repo):
+    """Whole code: the catalogue's variants (2 to 11 answers rewritten) below WHOLE - margin, copies above."""
+    apart, copies = alike.whole_code(repo)
+    assert max(apart.values()) <= similarity.WHOLE - MARGIN < similarity.WHOLE + MARGIN <= min(copies.values()), \
+        (apart, copies)
 
 
 TRAIN = '''
@@ -141,6 +162,12 @@ def test_readme_quotes_the_measured_figures(repo):
     quoted = f"{low:.2f}" if f"{low:.2f}" == f"{high:.2f}" else f"{low:.2f}–{high:.2f}"
     assert f"~ reference | {quoted} | yes |" in readme
     assert f"`{alike.COPY}` ~ reference | {share[alike.COPY]:.2f} | yes |" in readme
+    apart, copies = alike.whole_code(repo)
+    low, high = min(apart.values()), max(apart.values())
+    assert f"against each other | {len(apart)} | {low:.2f}–{high:.2f} | no |" in readme
+    assert f"`...` after every statement | {len(copies)} | {min(copies.values()):.2f} | yes |" in readme
+    assert min(copies.values()) == max(copies.values())
+    assert f"reaches a Jaccard index of {similarity.WHOLE}" in readme
 
 
 def _malformed_cells():

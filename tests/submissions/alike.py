@@ -60,3 +60,25 @@ def measure(layout: CourseLayout) -> list[Measured]:
     for question, prints in sorted(found[COPY].by_question.items()):
         rows.append(Measured(question, "copy", COPY, "reference", similarity.jaccard(prints, reference.get(question, frozenset()))))
     return rows
+
+
+# Whole code (all of a student's code at once): pairs that are not copies, and copies.
+NOT_COPIES = ("reference", "correct_other_style", "correct_alternating", "correct_handout_style")
+
+
+def whole_code(layout: CourseLayout) -> tuple[dict[str, float], dict[str, float]]:
+    """Jaccard indices of whole code: {pair: index} for the pairs among NOT_COPIES (variants that rewrote
+    2 to 11 answers, against the reference and each other), and {copy: index against the reference} for
+    the catalogue's disguised copy and the three cheap disguises (tests/submissions/disguises.py)."""
+    from . import disguises
+
+    found = answers(layout)
+    template = similarity.Template.of(layout)
+    reference_nb = submissions.sample(layout, "reference")
+    for name, make in disguises.DISGUISES.items():
+        found[name] = similarity.answers_of(name, make(reference_nb), template)
+    apart = {f"{a} / {b}": similarity.jaccard(found[a].whole, found[b].whole)
+             for i, a in enumerate(NOT_COPIES) for b in NOT_COPIES[i + 1:]}
+    copies = {name: similarity.jaccard(found[name].whole, found["reference"].whole)
+              for name in (COPY, *disguises.DISGUISES)}
+    return apart, copies
