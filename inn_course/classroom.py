@@ -585,6 +585,10 @@ def _merge(layout: CourseLayout, folders: list[Path], config, only: list[str] | 
                                         for r in results})
     report.annotate(results)
     report.write_csv(folders[0] / "similarity.csv")
+    try:
+        report.write_side_by_side(folders[0] / "similar")
+    except OSError as error:  # a page that cannot be written costs the page, never the merge
+        print(f"similar pairs not written side by side: {error}", file=sys.stderr)
     export(results, folders[0])
     return results
 

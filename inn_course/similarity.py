@@ -62,6 +62,7 @@ MIN_SHARED = 150  # and at least this many (the reference's code answers hold ab
 # new cells or disguised score 1.00.
 WHOLE = 0.85
 ADDED = "added cells"  # the pseudo-question that pools the cells a student added
+SHOWN_CHARS = 20_000  # of one question's code, in the side-by-side page of a pair
 
 
 @dataclass
@@ -71,6 +72,7 @@ class Answers:
     student: str
     by_question: dict[str, frozenset[int]] = field(default_factory=dict)
     problem: str = ""  # why the notebook could not be compared ("" when it was)
+    code: dict[str, str] = field(default_factory=dict)  # question -> the code, for reading a pair side by side
 
     @property
     def whole(self) -> frozenset[int]:
@@ -234,6 +236,8 @@ def answers_of(student: str, nb, template: Template) -> Answers:
         prints = fingerprints(cell["source"])
         if prints:
             by_question.setdefault(gid, set()).update(prints - template.given)
+        if cell["source"].strip():
+            result.code[gid] = (result.code.get(gid, "") + "\n" + cell["source"]).strip("\n")[:SHOWN_CHARS]
     result.by_question = {q: frozenset(p) for q, p in by_question.items() if p}
     return result
 
@@ -288,6 +292,40 @@ def similar_pairs(answers: list[Answers]) -> list[Pair]:
 class Report:
     pairs: list[Pair]
     not_compared: dict[str, str]  # student -> why
+    code: dict[str, dict[str, str]] = field(default_factory=dict)  # student -> question -> code (students in pairs)
+
+    def write_side_by_side(self, folder: Path) -> list[Path]:
+        """One page per reported pair, ``<folder>/<first>~<second>.html``: each question's code of the two
+        students side by side, differences marked (difflib), every character of the students' escaped."""
+        import difflib
+        import html
+        import os
+
+        if folder.is_symlink():
+            folder.unlink()
+        folder.mkdir(exist_ok=True)
+        written = []
+        for pair in self.pairs:
+            first, second = self.code.get(pair.first, {}), self.code.get(pair.second, {})
+            differ = difflib.HtmlDiff(wrapcolumn=90)
+            sections = []
+            for question in sorted(set(first) | set(second), key=lambda q: (q == ADDED, q)):
+                mark = f" (Jaccard index {pair.alike[question]:.2f})" if question in pair.alike else ""
+                table = differ.make_table(first.get(question, "").splitlines(), second.get(question, "").splitlines(),
+                                          html.escape(pair.first), html.escape(pair.second))
+                sections.append(f"<h2>{html.escape(question)}{mark}</h2>\n{table}")
+            title = f"{pair.first} ~ {pair.second}: {pair.describe()}"
+            page = (f"<!doctype html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+                    f"<style>{difflib.HtmlDiff._styles} body {{font-family: sans-serif}}</style></head><body>"
+                    f"<h1>{html.escape(title)}</h1><p>A reason to read two notebooks side by side, not a verdict: "
+                    f"the code of each question, the first student's on the left.</p>{''.join(sections)}"
+                    "</body></html>\n")
+            path = folder / f"{pair.first}~{pair.second}.html"
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+            with open(fd, "w", encoding="utf-8") as handle:
+                handle.write(page)
+            written.append(path)
+        return written
 
     def annotate(self, results) -> None:
         """Set each result's ``similar`` (other student -> how alike) and ``similarity_note``; nothing else."""
@@ -314,5 +352,7 @@ class Report:
 def class_report(layout: CourseLayout, students: list[str]) -> Report:
     template = Template.of(layout)
     answers = [read_submission(layout, s, template) for s in students]
-    return Report(similar_pairs([a for a in answers if not a.problem]),
-                  {a.student: a.problem for a in answers if a.problem})
+    pairs = similar_pairs([a for a in answers if not a.problem])
+    in_pairs = {p.first for p in pairs} | {p.second for p in pairs}
+    return Report(pairs, {a.student: a.problem for a in answers if a.problem},
+                  {a.student: a.code for a in answers if a.student in in_pairs})

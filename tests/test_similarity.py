@@ -48,6 +48,23 @@ def test_cheap_disguises_of_a_copy_are_reported(repo):
             assert pairs[0].share == 1.0, (name, pairs[0])
 
 
+def test_each_reported_pair_can_be_read_side_by_side_and_nothing_a_student_wrote_runs_there(repo, tmp_path):
+    """similar/<a>~<b>.html: each question's code of both students, side by side, the students' text escaped."""
+    template = similarity.Template.of(repo)
+    reference = submissions.sample(repo, "reference")
+    hostile = catalogue.with_new_cell(disguises.moved_above(reference), "setup",
+                                      "x = '</table><script>alert(1)</script>'", "student-html")
+    answers = [similarity.answers_of("ann", reference, template), similarity.answers_of("ben", hostile, template)]
+    pairs = similarity.similar_pairs(answers)
+    report = similarity.Report(pairs, {}, {a.student: a.code for a in answers})
+    (page,) = report.write_side_by_side(tmp_path / "similar")
+    assert page.name == "ann~ben.html"
+    text = page.read_text()
+    assert "<script>" not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    assert "<h2>q07_irevnet_answer</h2>" in text and f"<h2>{similarity.ADDED}</h2>" in text
+    assert "whole code 100% alike" in text and "iRevNet" in text  # ben's moved code, beside ann's answer
+
+
 def test_whole_code_threshold_lies_between_variants_and_copies(repo):
     """Whole code: the catalogue's variants (2 to 11 answers rewritten) below WHOLE - margin, copies above."""
     apart, copies = alike.whole_code(repo)
