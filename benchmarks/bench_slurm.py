@@ -34,9 +34,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.bench_class_grading import fresh_course  # noqa: E402
 from tests.slurm_cluster import Cluster, unavailable  # noqa: E402
 
-FINISHED = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY"}
-
-
 def main() -> int:
     size = int(sys.argv[1]) if len(sys.argv) > 1 else 10
     reason = unavailable()
@@ -55,7 +52,7 @@ def main() -> int:
             started = time.perf_counter()
             plan = slurm.Plan(through_slurm.root, work / "results", shards=2, cpus=1)
             submitted = slurm.submit(plan)
-            while slurm.job_state(submitted.merge) not in FINISHED:
+            while slurm.job_state(submitted.merge) not in slurm.ENDED:
                 time.sleep(0.5)
             slurm_s = time.perf_counter() - started
             states = {shard.index: shard.state for shard in slurm.status(plan.results)}

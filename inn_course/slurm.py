@@ -44,6 +44,7 @@ MiB = 1024 ** 2
 # Slurm's words for a shard that ran to its end, and for one that should run again.
 DONE = {"COMPLETED"}
 RERUN = {"FAILED", "TIMEOUT", "CANCELLED", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED", "BOOT_FAIL", "DEADLINE"}
+ENDED = DONE | RERUN  # a job in one of these states will not change again
 
 
 class SlurmError(RuntimeError):
@@ -172,41 +173,39 @@ def load_plan(results: Path) -> Plan:
     return Plan(**{**values, "course": Path(values["course"]), "results": Path(values["results"])})
 
 
-def job_states(job: str) -> dict[int, str]:
-    """Slurm's state of each task of array ``job`` (its controller's memory; accounting when that forgot)."""
-    states: dict[int, str] = {}
+def _records(job: str) -> list[dict[str, str]]:
+    """What Slurm knows of ``job`` (or of each task of an array): the controller's memory (``scontrol``),
+    else accounting (``sacct``) once the controller has forgotten it; [] when neither knows."""
     try:
-        for line in _run(["scontrol", "show", "job", "-o", job]).splitlines():
-            fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
-            if "ArrayTaskId" in fields and fields["ArrayTaskId"].isdigit():
-                states[int(fields["ArrayTaskId"])] = fields.get("JobState", "UNKNOWN")
-            elif "ArrayTaskId" in fields:  # tasks still pending together: "2,4" or "1-3"
-                for index in _indices(fields["ArrayTaskId"].split("%")[0]):
-                    states[index] = fields.get("JobState", "UNKNOWN")
+        return [dict(part.split("=", 1) for part in line.split() if "=" in part)
+                for line in _run(["scontrol", "show", "job", "-o", job]).splitlines() if line.strip()]
     except SlurmError:
         pass
-    if not states:
-        try:
-            for line in _run(["sacct", "-n", "-P", "-X", "-j", job, "-o", "JobID,State"]).splitlines():
-                job_id, state = line.split("|")[:2]
-                if "_" in job_id and job_id.split("_")[1].isdigit():
-                    states[int(job_id.split("_")[1])] = state.split()[0]
-        except SlurmError:
-            pass
+    try:
+        records = []
+        for line in _run(["sacct", "-n", "-P", "-X", "-j", job, "-o", "JobID,State"]).splitlines():
+            job_id, state = (line.split("|") + [""])[:2]
+            task = job_id.split("_")[1] if "_" in job_id else ""
+            records.append({"JobId": job_id, "JobState": (state.split() or ["UNKNOWN"])[0], "ArrayTaskId": task}
+                           if task else {"JobId": job_id, "JobState": (state.split() or ["UNKNOWN"])[0]})
+        return records
+    except SlurmError:
+        return []
+
+
+def job_states(job: str) -> dict[int, str]:
+    """Slurm's state of each task of array ``job``."""
+    states: dict[int, str] = {}
+    for record in _records(job):
+        for index in _indices(record.get("ArrayTaskId", "").split("%")[0]):  # "2", or "1-3" still pending
+            states[index] = record.get("JobState", "UNKNOWN")
     return states
 
 
 def job_state(job: str) -> str:
     """Slurm's state of one job (the merge), or UNKNOWN when Slurm no longer knows it."""
-    try:
-        line = _run(["scontrol", "show", "job", "-o", job]).strip()
-        return dict(part.split("=", 1) for part in line.split() if "=" in part).get("JobState", "UNKNOWN")
-    except SlurmError:
-        try:
-            line = _run(["sacct", "-n", "-P", "-X", "-j", job, "-o", "State"]).strip()
-            return line.split()[0] if line else "UNKNOWN"
-        except SlurmError:
-            return "UNKNOWN"
+    records = _records(job)
+    return records[0].get("JobState", "UNKNOWN") if records else "UNKNOWN"
 
 
 def _indices(text: str) -> list[int]:

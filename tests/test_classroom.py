@@ -21,6 +21,7 @@ from inn_course import classroom, notebooks, release, sandbox, submissions
 from inn_course.api import load_config, open_api
 from inn_course.paths import REPO_ROOT, copy_course
 
+from .polling import until
 from .submissions import catalogue
 
 PROBE = '''
@@ -182,15 +183,14 @@ def _shards_through_slurm(course, results: Path, capsys) -> list:
     cancelled while it runs, reported (`slurm-status`), resubmitted alone (`--resubmit`); the merged results."""
     from inn_course import cli, slurm
 
-    finished = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY"}
     command = ["--root", str(course.root)]
     assert cli.main([*command, "slurm-submit", "--shards", "2", "--cpus-per-task", "1", "--student-timeout", "30",
                      "--results", str(results)]) == 0
     (first,) = slurm.rounds(results)
     assert f"grading: job {first.array}" in capsys.readouterr().out
-    _until(lambda: slurm.job_states(first.array).get(1) == "RUNNING", 120, "shard 1 never ran")
+    until(lambda: slurm.job_states(first.array).get(1) == "RUNNING", 120, "shard 1 never ran")
     subprocess.run(["scancel", f"{first.array}_1"], check=True)
-    _until(lambda: slurm.job_state(first.merge) in finished, 300, "the first merge never ended")
+    until(lambda: slurm.job_state(first.merge) in slurm.ENDED, 300, "the first merge never ended")
     assert cli.main([*command, "slurm-status", "--results", str(results)]) == 1  # a shard must run again
     said = capsys.readouterr().out
     assert "shard 1: cancelled" in said and "<- slurm-status --resubmit runs it again" in said, said
@@ -198,17 +198,10 @@ def _shards_through_slurm(course, results: Path, capsys) -> list:
     assert cli.main([*command, "slurm-status", "--results", str(results), "--resubmit"]) == 0
     again = slurm.rounds(results)[-1]
     assert again.shards == [1] and f"resubmitted shards 1: job {again.array}" in capsys.readouterr().out
-    _until(lambda: slurm.job_state(again.merge) in finished, 300, "the merge after the resubmission never ended")
+    until(lambda: slurm.job_state(again.merge) in slurm.ENDED, 300, "the merge after the resubmission never ended")
     assert slurm.job_state(again.merge) == "COMPLETED", sorted((results / "logs").iterdir())
     assert not any(shard.needs_rerun for shard in slurm.status(results)) and slurm.resubmit(results) is None
     return classroom.load_results([results / "shard-1", results / "shard-2"])
-
-
-def _until(condition, seconds: float, message: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"{message} in {seconds:g} s"
-        time.sleep(0.3)
 
 
 def test_a_results_folder_takes_one_run_at_a_time(small_class, tmp_path):

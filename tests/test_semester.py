@@ -32,6 +32,7 @@ from inn_course.paths import COURSE_FILES, REPO_ROOT, CourseLayout
 
 from .browser.hub import HubUser
 from .browser.origins import reach
+from .polling import until
 from .browser.chromium import CHROMIUM, CHROMIUM_ARGS, MISSING
 
 pytestmark = [pytest.mark.slow, pytest.mark.hub]
@@ -278,7 +279,7 @@ def test_the_hub_as_a_service_limits_memory_culls_idle_servers_and_stops_cleanly
     service = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "INN_DATA_ROOT":
                                str(site.data)})
     try:
-        _wait(lambda: _answers(f"{site.url}/hub/api/"), 180, "the hub did not answer")
+        until(lambda: _answers(f"{site.url}/hub/api/"), 180, "the hub did not answer")
         b = _user(browser, site, STUDENT_B)  # the password of the first setup: the user was kept
         (server,) = _pids(STUDENT_B, "jupyterhub-singleuser")
         group = cgroups.find(f"hub-{STUDENT_B}")
@@ -296,8 +297,8 @@ def test_the_hub_as_a_service_limits_memory_culls_idle_servers_and_stops_cleanly
             assert group.out_of_memory() and _pids(STUDENT_B, "jupyterhub-singleuser") == [server]
         # B leaves; 20 s without activity, and the culler stops B's server, its group and all in it.
         b.close()
-        _wait(lambda: not _pids(STUDENT_B, "jupyterhub-singleuser"), 120, "the idle server was not culled")
-        _wait(lambda: cgroups.find(f"hub-{STUDENT_B}") is None, 30, "the culled server's group stayed")
+        until(lambda: not _pids(STUDENT_B, "jupyterhub-singleuser"), 120, "the idle server was not culled")
+        until(lambda: cgroups.find(f"hub-{STUDENT_B}") is None, 30, "the culled server's group stayed")
     finally:
         service.send_signal(signal.SIGTERM)
         service.wait(90)
@@ -315,13 +316,6 @@ def _answers(url: str) -> bool:
             return True
     except OSError:
         return False
-
-
-def _wait(condition, seconds: float, message: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"{message} in {seconds:g} s"
-        time.sleep(1)
 
 
 def _pids(user: str, pattern: str) -> list[int]:
