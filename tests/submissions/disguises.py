@@ -36,6 +36,14 @@ def _rewrite(source: str, transformer: ast.NodeTransformer) -> str:
     return ast.unparse(ast.fix_missing_locations(transformer.visit(tree)))
 
 
+def _rewrite_answers(reference, transformer: ast.NodeTransformer):
+    """A copy of ``reference`` with every code answer rewritten by ``transformer``."""
+    nb = _copy(reference)
+    for cell in _answer_cells(nb):
+        cell.source = _rewrite(cell.source, transformer)
+    return nb
+
+
 def moved_above(reference):
     nb = _copy(reference)
     for cell in _answer_cells(nb):
@@ -54,10 +62,7 @@ class _NamesInConditionals(ast.NodeTransformer):
 
 
 def names_in_conditionals(reference):
-    nb = _copy(reference)
-    for cell in _answer_cells(nb):
-        cell.source = _rewrite(cell.source, _NamesInConditionals())
-    return nb
+    return _rewrite_answers(reference, _NamesInConditionals())
 
 
 class _EllipsisAfterEachStatement(ast.NodeTransformer):
@@ -74,10 +79,7 @@ class _EllipsisAfterEachStatement(ast.NodeTransformer):
 
 
 def ellipsis_lines(reference):
-    nb = _copy(reference)
-    for cell in _answer_cells(nb):
-        cell.source = _rewrite(cell.source, _EllipsisAfterEachStatement())
-    return nb
+    return _rewrite_answers(reference, _EllipsisAfterEachStatement())
 
 
 DISGUISES = {"moved_above": moved_above, "names_in_conditionals": names_in_conditionals,
