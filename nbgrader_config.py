@@ -6,12 +6,13 @@ tooling (``make all``), so instructors using nbgrader directly grade the same wa
 
 c = get_config()  # noqa: F821 (provided by nbgrader)
 
+# The course and its one assignment, as the exchange, the gradebook and the folders name them.
 c.CourseDirectory.course_id = "invertible-networks"
 c.CourseDirectory.assignment_id = "invertible_networks"
 
-# Timeouts. The slowest cells train a network (the i-ResNet: ~9 s on a quiet
-# 2-core machine) or retrain one in a hidden test (Q2: up to three Nets, ~3 s
-# each); other tenants slowed the same runs 3-15x here. 600 s per cell leaves a
+# Timeouts. The slowest cells train a network (a few seconds on a quiet 2-core
+# machine: docs/maintainers/timings.md) or train one in a hidden test (Q2: up to
+# two more Nets); other tenants slowed the same runs 3-15x here. 600 s per cell leaves a
 # margin above 15x the slowest cell, while an endless loop still ends.
 c.Execute.timeout = 600
 c.Execute.startup_timeout = 120

@@ -83,7 +83,7 @@ MNIST: see `DATA.md`.
   delete the test cells (they are restored from the original when graded).
 - Before you submit: *Kernel → Restart Kernel and Run All Cells*, then press
   **Validate** in the toolbar (or run `nbgrader validate {notebook}`).
-  The whole notebook runs in about a minute on a 2-core laptop.
+  The whole notebook runs in well under a minute on a 2-core laptop CPU.
 
 ## Submitting
 

@@ -9,7 +9,7 @@ when it autogrades a submission whose timestamp is after the assignment's due da
 The penalty is a share of the *autograded* points: nbgrader computes it when it
 autogrades, before any point is given by hand, and stores it; the feedback shows it and
 the final score is auto + manual − penalty (``export.py``). Hand-graded points are not
-reduced. The README states the policy so, and the semester test checks one late student's
+reduced. docs/instructor/late-policy.md states the policy so, and the semester test checks one late student's
 feedback and export against it (32 autograded, 2 by hand, 3.2 off: 30.8).
 """
 

@@ -7,6 +7,8 @@ with every figure, without installing anything:
 - hidden tests removed (grading internals; cells left with nothing to run go);
 - each task shows its question, model answer and mark scheme, unwrapped;
   the empty answer cells students write in are dropped;
+- the student's section on how work is checked (``GRADING_CELL``) becomes one
+  on how to use this edition (``OPENING``): a self-learner is not graded;
 - executed top to bottom in a fresh kernel, then exported to one HTML page that
   needs no network: every image embedded, MathJax (vendored, see
   ``inn_course/vendor/README.md``) inlined to render the maths, nothing fetched
@@ -36,6 +38,15 @@ from .api import prepare_environment, unix_socket_kernels
 from .paths import CourseLayout
 
 FIGURE_TAG = "figure"  # a cell so tagged must draw at least one image
+GRADING_CELL = "how-checked"  # the student version's section on grading, replaced by OPENING here
+OPENING = """## How to use this edition
+
+This is the worked solution: every answer written out and run, with its
+figures, and for each maths question the model answer and the mark scheme a
+grader uses. To learn from it, try each question first in the student version
+of the notebook (`release/invertible_networks/invertible_networks.ipynb`), run
+the test cell under your answer, and only then read the answer here; compare
+your proofs with the mark schemes, criterion by criterion."""
 METADATA_KEY = "inn_course"
 EXECUTION_TIMEOUT = 600  # seconds per cell, as for grading (nbgrader_config.py)
 PACKAGE = Path(__file__).resolve().parent
@@ -79,6 +90,8 @@ def solution_notebook(source: nbformat.NotebookNode) -> nbformat.NotebookNode:
         if cell.cell_type == "code" and _only_comments(cell.source):
             continue  # e.g. the grading kit: nothing is left once its hidden part is gone
         meta.pop("nbgrader", None)
+        if cell.get("id") == GRADING_CELL:
+            cell.source = OPENING
         cells.append(cell)
     nb.cells = cells
     return nb

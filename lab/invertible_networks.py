@@ -20,16 +20,32 @@
 # **Plan.** Part 1 (Q1–Q2): data and training loop. Part 2 (Q3–Q9): i-RevNets.
 # Part 3 (Q10–Q15): i-ResNets. Part 4 (Q16–Q17): interpolation and discussion.
 #
-# **How this notebook is graded.** Write your code between the lines
-# `# YOUR CODE HERE` and the end of the cell, and your maths in the cells that
-# say *YOUR ANSWER HERE*. Each code question is followed by a test cell: the
-# visible tests there give you quick feedback when you run it. When your
-# notebook is graded, it is run from the top, and then hidden tests call your
-# functions and classes on other inputs and check what they return; their
-# verdicts replace the test cells' outputs. Do not delete, copy or edit the
-# test cells (they are restored from the original at grading time anyway). Keep
-# the names and signatures the questions give. Before you submit, restart the
-# kernel and run all cells: the whole notebook takes about a minute on a 2-core laptop.
+# **Time.** Running the whole notebook takes well under a minute on a 2-core
+# laptop CPU; no GPU is needed. Doing the lab takes about 6–8 hours if you know
+# PyTorch (an estimate, not a measurement).
+
+# %% [markdown] {"id": "how-checked"}
+# ## How your work is checked
+#
+# Write your code between the line `# YOUR CODE HERE` and the end of the cell,
+# and your maths in the cells that say *YOUR ANSWER HERE*. Keep the names and
+# signatures the questions give.
+#
+# - **Visible tests.** Each code question is followed by a test cell: run it
+#   after your answer, and it tells you in one sentence what fails and why. A
+#   test that needs an earlier answer waits until that one works, and says so.
+# - **Hidden tests.** When your notebook is graded, it is run from the top, then
+#   hidden tests call your functions and classes on other inputs and check what
+#   they return, property by property: a partly right answer earns the share of
+#   the points of what it gets right. A later question is graded with the
+#   course's own correct versions of the earlier pieces it builds on, so a
+#   mistake costs points once, where it is made.
+# - **By hand.** The maths and discussion questions are graded by a person with
+#   a mark scheme; the points of each are in its heading.
+#
+# Do not delete, copy or edit the test cells: they are restored from the
+# original when your notebook is graded. Before you submit, restart the kernel
+# and run all cells, then press **Validate**.
 
 # %% [markdown] {"id": "setup-md"}
 # ## Setup
@@ -620,7 +636,6 @@ class iRevNet(nn.Module):
 
 # %% {"id": "q07_irevnet", "kind": "tests", "points": 4}
 # Visible tests: they use your Q5 and Q6 modules, so they run only once those work.
-# (When graded, this network is judged with reference versions of those modules.)
 def _q5_q6_work() -> bool:
     try:
         with torch.no_grad():
@@ -685,7 +700,6 @@ print(f"({time.perf_counter() - start:.1f} s)")
 
 # %% {"id": "q08_train_and_compare", "kind": "tests", "points": 2}
 # Visible tests: on the table the cell above computed with your train, test and iRevNet (and Q2's Net).
-# (When graded, train_and_compare is judged with reference versions of those.)
 if "accuracies" in globals():
     assert isinstance(accuracies, dict) and set(accuracies) == {"Net", "iRevNet"}, \
         "train_and_compare must return one accuracy per model name."

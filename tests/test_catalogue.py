@@ -61,7 +61,7 @@ def test_similar_answers_are_reported_and_independent_ones_are_not(graded):
 
 
 def test_report_is_up_to_date(graded):
-    """Is docs/grading-catalogue.md what this run of the catalogue produced (no outcome changed)?"""
+    """Is docs/reference/catalogue.md what this run of the catalogue produced (no outcome changed)?"""
     layout, results, _ = graded
     fresh = report.render(results, report.autograded_points(layout), pairs=report.reported_pairs(layout))
     if report.REPORT.read_text() != fresh:

@@ -1,6 +1,6 @@
 """Is every measured number the prose quotes the number the executed worked solution prints?
 
-The model answers, prompts and README quote measurements (accuracies, errors,
+The model answers, prompts and docs/maintainers/thresholds.md quote measurements (accuracies, errors,
 norms, iteration counts). Each quote is a ``Claim``: where it is, the text as
 quoted (numbers marked ``{{like this}}``), and the cell of the executed
 self-study edition whose output prints it. A change of data, seed or code that
@@ -24,7 +24,7 @@ from inn_course.paths import REPO_ROOT
 
 @dataclass(frozen=True)
 class Claim:
-    where: str  # a markdown cell id of the source notebook, or "README.md"
+    where: str  # a markdown cell id of the source notebook, or a docs page
     quote: str  # the text as quoted, each measured number marked {{like this}}
     cell: str  # the code cell of the self-study edition whose output prints the number(s)
     printed: str  # a regex: group 1 of each match is a printed value
@@ -131,7 +131,7 @@ TOKEN = re.compile(r"(?<![\w.{])[+-]?\d+\.\d+(?![\w.])|10\^\{-?\d+\}")
 def texts(repo):
     source = notebooks.read(repo.source_notebook)
     found = {cell.id: cell.source for cell in source.cells if cell.cell_type == "markdown"}
-    found["README.md"] = (repo.root / "README.md").read_text()
+    found[THRESHOLDS] = (repo.root / THRESHOLDS).read_text()
     return found
 
 
@@ -196,8 +196,8 @@ def test_every_claim_matches_the_executed_edition(claim, texts, outputs):
 def test_every_measured_number_is_claimed(texts):
     unclaimed = []
     for where, text in texts.items():
-        if where == "README.md":
-            continue  # the README's numbers are timings and seed tables, tied by the tests below
+        if where == THRESHOLDS:
+            continue  # the seed tables, tied by the tests below
         covered = [m.span() for m in re.finditer(r"https?://[^\s)]+", text)]  # arXiv ids in links are not measured
         for claim in CLAIMS:
             if claim.where == where and plain(claim.quote) in text:
@@ -218,26 +218,27 @@ def test_quoted_numbers_are_read_as_meant():
     assert agrees("14", 13.7, 0.5) and not agrees("14", 5.0, 0.5)
 
 
+THRESHOLDS = "docs/maintainers/thresholds.md"  # the seed tables of benchmarks/measure_models.py
 SEED_ZERO = {"Net": ("q02_run", r"test accuracy ([\d.]+) %"), "ResNet": ("q10_resnet_answer", r"test accuracy ([\d.]+) %"),
              "iResNet (ρ = 0.9)": ("q14_run", r"test accuracy ([\d.]+) %")}
 
 
-def test_readme_seed_table_starts_where_the_worked_solution_does(texts, outputs):
-    """The README's seed tables come from benchmarks/measure_models.py; their seed 0 is the notebook's own
+def test_seed_table_starts_where_the_worked_solution_does(texts, outputs):
+    """The seed tables of docs/maintainers/thresholds.md come from benchmarks/measure_models.py; their seed 0 is the notebook's own
     run for three models (same seed, same construction order), so a change that moves them fails here."""
-    rows = {m.group(1): m.group(2).split() for m in re.finditer(r"(?m)^\| ([^|]+?) \| ([\d. ]+) \|", texts["README.md"])}
+    rows = {m.group(1): m.group(2).split() for m in re.finditer(r"(?m)^\| ([^|]+?) \| ([\d. ]+) \|", texts[THRESHOLDS])}
     for model, (cell, printed) in SEED_ZERO.items():
-        assert model in rows, f"README's seed table has no row {model!r}"
+        assert model in rows, f"{THRESHOLDS}'s seed table has no row {model!r}"
         value = float(re.search(printed, outputs[cell]).group(1))
         assert agrees(rows[model][0], value, 0), \
-            f"README's seed table gives {model} {rows[model][0]} % at seed 0, the executed edition {value} ({cell})"
+            f"{THRESHOLDS}'s seed table gives {model} {rows[model][0]} % at seed 0, the executed edition {value} ({cell})"
 
 
-def test_readme_threshold_seeds_are_the_hidden_tests(texts):
-    """The README's seeds for the thresholds the judge applies (Net, the 10-epoch i-ResNet) are the ones the answer
+def test_threshold_seeds_are_the_hidden_tests(texts):
+    """The seeds for the thresholds the judge applies (Net, the 10-epoch i-ResNet) are the ones the answer
     key quotes next to those thresholds."""
     key = (REPO_ROOT / "lab" / "invertible_networks_hidden_tests.py").read_text()
-    rows = re.findall(r"(?m)^\| (?:Net|iResNet \(ρ = 0\.9; Q13\)) \| ([\d. ]+) \|", texts["README.md"])
+    rows = re.findall(r"(?m)^\| (?:Net|iResNet \(ρ = 0\.9; Q13\)) \| ([\d. ]+) \|", texts[THRESHOLDS])
     assert len(rows) == 2
     flat_key = " ".join(key.replace("#", " ").split())
-    assert all(" ".join(row.split()) in flat_key for row in rows), "README and hidden tests quote different seeds"
+    assert all(" ".join(row.split()) in flat_key for row in rows), f"{THRESHOLDS} and the hidden tests quote different seeds"

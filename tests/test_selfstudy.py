@@ -33,6 +33,19 @@ def test_edition_keeps_solutions_and_drops_grading_internals(repo):
     assert {"q01_show", "q16_paths", "q16_predictions"} <= set(figures)
 
 
+def test_edition_speaks_to_a_self_learner_not_to_a_student_being_graded(repo):
+    """The student's section on grading becomes how to use the edition, in the same place, before Q1."""
+    source = notebooks.read(repo.source_notebook)
+    grading = [c for c in source.cells if c.get("id") == selfstudy.GRADING_CELL]
+    assert len(grading) == 1 and "How your work is checked" in grading[0].source
+    nb = _edition_source(repo)
+    text = lint.notebook_text(nb)
+    assert "How your work is checked" not in text and "Hidden tests" not in text
+    ids = [c.get("id") for c in nb.cells]
+    opening = ids.index(selfstudy.GRADING_CELL)
+    assert nb.cells[opening].source == selfstudy.OPENING and opening < ids.index("q01_show")
+
+
 def test_problems_finds_errors_and_missing_figures(repo):
     """Would an error output, a figure cell without an image, or an untagged image be reported?"""
     nb = _edition_source(repo)

@@ -4,7 +4,7 @@ Each ``Case`` is made from a sample submission (the reference answers or the
 untouched handout) by a small patch, and says what grading must give it:
 its score on every autograded cell (the base's, minus ``loses``, plus
 ``gains``) and the flags it must raise. ``tests/test_catalogue.py`` grades
-them all in one batch and compares; ``docs/grading-catalogue.md`` is the
+them all in one batch and compares; ``docs/reference/catalogue.md`` is the
 report of the same run (``make catalogue`` rewrites it, and the test suite
 fails if any outcome changes).
 

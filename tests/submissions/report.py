@@ -3,7 +3,7 @@
     python -m tests.submissions.report    (make catalogue)
 
 grades every case of ``catalogue.CASES`` in a throw-away copy of the course
-and rewrites ``docs/grading-catalogue.md``. The test suite grades the same
+and rewrites ``docs/reference/catalogue.md``. The test suite grades the same
 cases (``grade_catalogue``) and fails if the report it renders differs from
 the committed one, so any change of outcome shows up in review.
 """
@@ -23,7 +23,7 @@ from inn_course.paths import REPO_ROOT, CourseLayout, copy_course
 
 from .catalogue import CASES, KINDS, Case, expected_cells
 
-REPORT = REPO_ROOT / "docs" / "grading-catalogue.md"
+REPORT = REPO_ROOT / "docs" / "reference" / "catalogue.md"
 WORKERS = 3  # on the 2-core CI machine: a third worker fills the gaps (kernel starts, imports, copies) of the other two
 
 
@@ -133,7 +133,7 @@ def render(results: dict[str, grade.GradeResult], points: dict[str, float], case
         "*Scored right*: every autograded cell gets what a careful human would give.",
         "*Flagged*: the score table, `grades.csv` and the results name the problem for a human to review;",
         "*score fooled* would mean that an attack changed a score; since the hidden tests run in the judge,",
-        "outside the student's kernel (see the README: *What grading guarantees*), none may. No case may be",
+        "outside the student's kernel (see docs/reference/grading-guarantees.md), none may. No case may be",
         "wrong and unflagged, and no case may change anything outside its own scratch folder (the sandbox).",
         "",
         "| kind | cases | scored right | flagged, score fooled | flagged, not graded | wrong and not flagged |",
