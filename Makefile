@@ -5,7 +5,10 @@
 # Development: `make quick` runs the tests that do not autograde whole notebooks;
 # `make catalogue` regrades the catalogue of submissions and rewrites its report;
 # `make screenshots` runs the browser test and refreshes the README's screenshots;
-# `make docs` regenerates docs/reference/cli.md from the command-line parser.
+# `make benchmark` times the notebook for a student and for the grader, then runs `make timings`;
+# `make timings` publishes what the measuring commands recorded in artifacts/timings/ (make all, make test,
+#   make quick, the benchmarks) into docs/maintainers/timings.json and renders timings.md from it;
+# `make docs` regenerates docs/reference/cli.md and config.md from the parser and nbgrader_config.py.
 
 PYTHON ?= python3
 VENV := .venv
@@ -19,7 +22,7 @@ endif
 export PATH := $(abspath $(BIN)):$(PATH)
 export MPLBACKEND := Agg
 
-.PHONY: all test quick release build selfstudy catalogue benchmark screenshots docs clean
+.PHONY: all test quick release build selfstudy catalogue benchmark timings screenshots docs clean
 
 all: $(BIN)/.installed
 	@$(BIN)/python -m inn_course all
@@ -33,7 +36,7 @@ quick: $(BIN)/.installed
 release build selfstudy: $(BIN)/.installed
 	$(BIN)/python -m inn_course $@
 
-# Grade every case of tests/submissions/catalogue.py, rewrite docs/grading-catalogue.md.
+# Grade every case of tests/submissions/catalogue.py, rewrite docs/reference/catalogue.md.
 catalogue: $(BIN)/.installed
 	$(BIN)/python -m tests.submissions.report
 
@@ -46,10 +49,15 @@ screenshots: $(BIN)/.installed
 
 docs: $(BIN)/.installed
 	mkdir -p docs/reference
-	$(BIN)/python -m inn_course.reference > docs/reference/cli.md
+	$(BIN)/python -m inn_course.reference --write
 
 benchmark: $(BIN)/.installed
 	$(BIN)/python benchmarks/bench_grading.py
+	$(MAKE) --no-print-directory timings
+
+# Merge artifacts/timings/*.json into docs/maintainers/timings.json, render timings.md (inn_course/timings.py).
+timings: $(BIN)/.installed
+	$(BIN)/python -m inn_course.timings
 
 $(BIN)/.installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

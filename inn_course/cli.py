@@ -11,8 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from . import bundle, classroom, collect, export, grade, pipeline, privileges, release, sandbox, selfstudy
-from .paths import CourseLayout
+from . import bundle, classroom, collect, export, grade, pipeline, privileges, release, sandbox, selfstudy, timings
+from .paths import REPO_ROOT, CourseLayout
 
 
 def _cmd_build(layout: CourseLayout, args) -> int:
@@ -39,23 +39,39 @@ def _report(layout: CourseLayout, result: pipeline.PipelineResult) -> int:
 
 
 def _cmd_selfstudy(layout: CourseLayout, args) -> int:
+    return _selfstudy(layout)[0]
+
+
+def _selfstudy(layout: CourseLayout) -> tuple[int, float]:
+    """Build the self-study edition: exit status, and the seconds it took (``all`` records them)."""
     release.build_source(layout)
     started = time.perf_counter()
     edition, found = selfstudy.build(layout)
     for path in (edition.notebook, edition.html):
         print(f"self-study edition: {path.relative_to(layout.root)} ({path.stat().st_size / 1e6:.1f} MB)")
-    print(f"executed in {time.perf_counter() - started:.0f} s")
+    executed = time.perf_counter() - started
+    print(f"executed in {executed:.0f} s")
     for problem in found:
         print(f"PROBLEM: {problem}")
-    return 1 if found else 0
+    return (1 if found else 0), executed
 
 
 def _cmd_all(layout: CourseLayout, args) -> int:
     started = time.perf_counter()
     status = _report(layout, pipeline.grade_samples(layout))
     print()
-    status = _cmd_selfstudy(layout, args) or status
-    print(f"\ndone in {time.perf_counter() - started:.0f} s")
+    built, executed = _selfstudy(layout)
+    status = built or status
+    done = time.perf_counter() - started
+    print(f"\ndone in {done:.0f} s")
+    if status == 0 and layout.root == REPO_ROOT:
+        # `make all` in this repository (not an instructor's course): into artifacts/ only; `make timings`
+        # publishes. A timing that cannot be written must not fail the command.
+        try:
+            timings.record("make_all", {"selfstudy_s": round(executed, 1), "make_all_s": round(done, 1)},
+                           root=layout.root)
+        except OSError as error:
+            print(f"timings not recorded: {error}", file=sys.stderr)
     return status
 
 

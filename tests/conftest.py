@@ -16,6 +16,14 @@ from inn_course.paths import DATA_ENV, REPO_ROOT, CourseLayout, copy_course, def
 
 from .submissions import report
 
+
+def pytest_configure(config):
+    """Time the run for docs/maintainers/timings.md when it is the whole suite (tests/timings_plugin.py)."""
+    from .timings_plugin import SuiteTimings
+
+    config.pluginmanager.register(SuiteTimings(config), "inn-course-suite-timings")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def data_root() -> Path:
     """Point the notebooks at MNIST (../shared/data here and in CI), read-only."""

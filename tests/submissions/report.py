@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from inn_course import classroom, grade, notebooks, release, submissions
+from inn_course import classroom, grade, notebooks, release, submissions, timings
 from inn_course.api import load_config
 from inn_course.paths import REPO_ROOT, CourseLayout, copy_course
 
@@ -169,8 +169,9 @@ def main() -> int:
         text = render(results, autograded_points(layout), pairs=reported_pairs(layout))
     REPORT.parent.mkdir(exist_ok=True)
     REPORT.write_text(text)
-    minutes = (time.perf_counter() - started) / 60
-    print(f"{REPORT.relative_to(REPO_ROOT)}: {len(CASES)} cases graded in {minutes:.1f} min")
+    seconds = time.perf_counter() - started
+    print(f"{REPORT.relative_to(REPO_ROOT)}: {len(CASES)} cases graded in {seconds / 60:.1f} min")
+    timings.record("catalogue", {"cases": len(CASES), "seconds": round(seconds)})  # `make timings` publishes it
     for case in CASES:
         result = results[case.name]
         print(f"  {case.name:32s} {result.seconds:6.1f} s  {'graded' if result.success else 'not graded'}")
