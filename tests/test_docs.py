@@ -201,3 +201,21 @@ def test_the_readme_points_per_part_are_the_notebooks():
         assert total == int(quoted), f"the README gives Q{first}–Q{last} {quoted} points, the notebook {total:g}"
     total = sum(points.values())
     assert f"| **17** | **{total:g}** ({autograded:g} autograded, {total - autograded:g} by hand" in readme
+
+
+def test_the_time_to_run_the_lab_is_stated_alike_everywhere_and_is_measured():
+    """Readers see one phrase for a Run All ("well under a minute": under half of one), and timings.json backs it."""
+    from inn_course import bundle, timings
+
+    run_all = timings.load()["notebook"]["run_all_s"]
+    assert run_all < 30, f"a Run All measured {run_all} s: 'well under a minute' no longer holds"
+    texts = {"README.md": (REPO_ROOT / "README.md").read_text(), "the bundle's README": bundle.README_TEXT,
+             **{p: (REPO_ROOT / p).read_text() for p in ("docs/student.md", "docs/self-study.md",
+                                                         "lab/invertible_networks.py")}}
+    for where, text in texts.items():
+        flat = " ".join(text.replace("#", " ").split())
+        assert "well under a minute" in flat, f"{where} does not say how long the lab runs as the others do"
+        assert "about a minute" not in flat, f"{where} states the run time otherwise"
+    for where in ("README.md", "docs/student.md", "docs/self-study.md", "lab/invertible_networks.py"):
+        flat = " ".join(texts[where].replace("#", " ").split())
+        assert "6–8 hours" in flat and "estimate" in flat, f"{where} lacks the time to do the lab, as an estimate"
