@@ -201,11 +201,22 @@ def _stage(paths: list[str]) -> dict[str, str]:
     return staged
 
 
+SCOPED = "INN_COURSE_SCOPE"  # set when the launcher runs again inside the systemd scope it asked for
+
+
 def launch(spec_path: str, connection_file: str) -> None:
     """The kernelspec's command: set up limits and user, then become bubblewrap (never returns)."""
     spec = LaunchSpec(**json.loads(Path(spec_path).read_text()))
     limits = Limits(**spec.limits)
     root = os.geteuid() == 0
+    scoped = os.environ.pop(SCOPED, None) == spec.cgroup
+    if root and spec.cgroup and not scoped and cgroups.systemd_manages():
+        # systemd owns the tree: it makes the kernel's group (a transient scope with the limits), and this
+        # launcher starts again inside it, before it has opened or changed anything.
+        os.environ[SCOPED] = spec.cgroup
+        os.execvp("systemd-run", cgroups.scope_argv(spec.cgroup, limits.memory, limits.processes,
+                                                     [sys.executable, "-m", "inn_course.sandbox", "launch",
+                                                      spec_path, connection_file]))
     uid = spec.uid if root else os.getuid()
     sockets = Path(spec.sockets)
     sockets.mkdir(mode=0o700, exist_ok=True)
@@ -223,10 +234,11 @@ def launch(spec_path: str, connection_file: str) -> None:
     sources = _stage([*spec.read_only, spec.sockets]) if root else {}
     argv = bwrap_argv(spec, sources, connection_fd, files)
 
-    group = cgroups.create(spec.cgroup, limits.memory, limits.processes) if spec.cgroup and root else None
+    group = cgroups.create(spec.cgroup, limits.memory, limits.processes) if spec.cgroup and root and not scoped else None
     if group is not None:
         group.join()
-    nproc = limits.processes * 16 if group is not None else limits.processes  # a group caps each kernel
+    # A group caps each kernel's processes; without one, RLIMIT_NPROC caps all of the kernel user's.
+    nproc = limits.processes * 16 if group is not None or scoped else limits.processes
     for which, value in ((resource.RLIMIT_AS, limits.address_space), (resource.RLIMIT_CPU, limits.cpu_seconds),
                          (resource.RLIMIT_FSIZE, limits.file_size), (resource.RLIMIT_NPROC, nproc),
                          (resource.RLIMIT_NOFILE, limits.open_files), (resource.RLIMIT_CORE, 0)):
@@ -319,8 +331,8 @@ class KernelSandbox:
         return config
 
     def group(self) -> cgroups.Cgroup | None:
-        """The kernel's control group, if the launcher made one."""
-        return cgroups.find(self.cgroup_name)
+        """The kernel's control group, if the launcher made one (or systemd did, as a scope)."""
+        return cgroups.find(self.cgroup_name) or cgroups.find_scope(self.cgroup_name)
 
     def close(self) -> dict:
         """Kill whatever the kernel left, remove its group; report its peak memory and whether it ran out.
@@ -337,10 +349,14 @@ class KernelSandbox:
         if group is None:
             return {"memory_bound": "rlimits only (no control group could be made here: not root, or the "
                                     "cgroup tree offers no memory controller)"}
+        scope = cgroups.find_scope(self.cgroup_name) == group
         report = {"memory_peak": group.memory_peak(), "out_of_memory": group.out_of_memory(),
-                  "memory_bound": f"a control group of its own (cgroup v{group.version}, "
-                                  f"{Limits().memory / GiB:g} GB)"}
-        group.kill_and_remove()
+                  "memory_bound": f"{'a systemd scope' if scope else 'a control group'} of its own "
+                                  f"(cgroup v{group.version}, {Limits().memory / GiB:g} GB)"}
+        if scope:
+            cgroups.stop_scope(self.cgroup_name)
+        else:
+            group.kill_and_remove()
         return report
 
 
