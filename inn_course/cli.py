@@ -183,6 +183,22 @@ def _cmd_student_bundle(layout: CourseLayout, args) -> int:
     return 0
 
 
+def _cmd_check(layout: CourseLayout, args) -> int:
+    from . import notebooks, practice
+
+    if not args.notebook.is_file():
+        print(f"no notebook at {args.notebook}", file=sys.stderr)
+        return 2
+    by_hand = sum(float(c.metadata["nbgrader"].get("points", 0)) for c in notebooks.read(args.notebook).cells
+                  if c.metadata.get("nbgrader", {}).get("task") or (c.metadata.get("nbgrader", {}).get("solution")
+                                                                   and c.metadata["nbgrader"].get("grade")))
+    print(f"checking {args.notebook.name}: Run All in a fresh kernel, then the course's tests of each question ...",
+          flush=True)
+    reports = practice.check_notebook(args.notebook, layout, timeout=args.timeout)
+    print(practice.table(reports, by_hand))
+    return 0 if reports and all(not r.failed for r in reports) else 1
+
+
 def _bytes(text: str) -> int:
     """4G, 1500M, 512K or a number of bytes."""
     units = {"K": 1024, "M": 1024 ** 2, "G": 1024 ** 3}
@@ -241,6 +257,8 @@ COMMANDS = {
     "student-bundle": (_cmd_student_bundle, "write what a student may have (release notebook, data instructions, README, requirements) into a new folder"),
     "hub": (_cmd_hub, "as root: create the users, the shared environment, nbgrader's exchange; run JupyterHub at http://localhost:PORT (each user's server on <user>.localhost)"),
     "all": (_cmd_all, "regenerate the release, grade the sample submissions (score table, feedback), build the self-study edition"),
+    "check": (_cmd_check, "for self-study: run a notebook and the course's tests of every question on it, and print "
+                          "each question's points and failed properties (no gradebook, no sandbox: not for grading)"),
 }
 
 
@@ -282,6 +300,10 @@ def parser() -> argparse.ArgumentParser:
                                          help="submit again the shards that failed, timed out or were cancelled, "
                                               "then the merge")
     parsers["merge"].add_argument("folders", nargs="+", help="results folders of grade-class shards")
+    parsers["check"].add_argument("notebook", type=Path, help="the notebook to check (a student version with answers, "
+                                  "or the practice edition)")
+    parsers["check"].add_argument("--timeout", type=int, default=None,
+                                  help="seconds per cell (default: nbgrader_config.py's)")
     hub_parser = parsers["hub"]
     hub_parser.add_argument("--instructor", required=True, help="the instructor's login (created if missing)")
     hub_parser.add_argument("--students", nargs="+", required=True, help="the students' logins (created if missing)")

@@ -289,6 +289,7 @@ class JudgedExecute(BoundedExecute):
         self._key = loading.submit(answer_key, path)
         loading.shutdown(wait=False)
         self._requesting = False
+        self.scores: dict[str, Score] = {}  # grade id -> its verdict (inn-course check reads them)
         for cell in nb.cells:
             if is_test_cell(cell):
                 cell.outputs, cell.execution_count = not_judged(), None  # until the judge has decided
@@ -319,6 +320,7 @@ class JudgedExecute(BoundedExecute):
             score.notes.extend(kernel.notes)
             kernel.notes = []
             cell.outputs = score.outputs()
+            self.scores[grade_id] = score
 
     # ------------------------------------------------------------------ requests
     def _run_request(self, source: str) -> list:

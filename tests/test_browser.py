@@ -16,8 +16,10 @@ import shutil
 
 import pytest
 
-from inn_course import notebooks, submissions
+from inn_course import notebooks, practice, selfstudy, submissions
 from inn_course.paths import REPO_ROOT, CourseLayout
+
+from .submissions import variants
 
 from .browser.chromium import CHROMIUM, CHROMIUM_ARGS, MISSING
 
@@ -34,6 +36,18 @@ from .browser.jupyterlab import JupyterLab  # noqa: E402  (after the skips: need
 from .browser.student import StudentNotebook  # noqa: E402
 
 NOTEBOOK = "invertible_networks.ipynb"
+PRACTICE = "invertible_networks_practice.ipynb"
+
+
+def _practice_tried(repo: CourseLayout):
+    """The practice edition as a learner leaves it: Q5 answered wrongly (no odd-channel check), Q6 right, Q7 not yet."""
+    nb = selfstudy.practice_notebook(notebooks.read(repo.release_notebook), notebooks.read(repo.source_notebook))
+    reference = submissions.sample(repo, "reference")
+    answers = {"q05_split_answer": variants.SPLIT_NO_ODD_CHECK.strip("\n"),
+               "q06_invertible_layer_answer": reference.cells[notebooks.index_of(reference, "q06_invertible_layer_answer")].source}
+    for cell in nb.cells:
+        cell.source = answers.get(cell.id, cell.source)
+    return nb
 
 
 @pytest.fixture(scope="module")
@@ -43,11 +57,14 @@ def release_nb(repo: CourseLayout):
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory, repo: CourseLayout, release_nb):
-    """JupyterLab on a student's folder: reference/ (model answers filled in) and handout/ (untouched)."""
+    """JupyterLab on a student's folder: reference/ (model answers filled in) and handout/ (untouched); and a
+    self-learner's practice/ (the practice edition, tried on three questions)."""
     home = tmp_path_factory.mktemp("student")
     for name in ("reference", "handout"):
         (home / name).mkdir()
         (home / name / NOTEBOOK).write_text(notebooks.dumps(submissions.sample(repo, name)))
+    (home / "practice").mkdir()
+    (home / "practice" / PRACTICE).write_text(notebooks.dumps(_practice_tried(repo)))
     with JupyterLab(home, tmp_path_factory.mktemp("jupyter")) as server:
         yield server
 
@@ -162,4 +179,33 @@ def test_validate_lists_every_failing_test_of_the_handout(lab, page, release_nb)
     unexplained = [line for line in last_lines
                    if not (line.startswith("NotImplementedError") or re.match(r"AssertionError: \w", line))]
     assert len(validation.errors) == len(listed) and unexplained == []
+    assert page.js_errors == []
+
+
+def test_the_practice_edition_checks_the_learners_code_and_opens_each_model_answer_on_demand(lab, page, repo):
+    """A self-learner's loop in JupyterLab: answers collapsed; a check names a failed property, gives full points
+    for a right answer, says plainly that an unanswered question is unanswered; a click opens a model answer."""
+    nb = _practice_tried(repo)
+    ids = [cell.id for cell in nb.cells]
+    student = StudentNotebook(page, lab.url(f"practice/{PRACTICE}"))
+    models = [i for i, cell in enumerate(nb.cells) if practice.MODEL_TAG in cell.metadata.get("tags", [])]
+    assert student.collapsed_inputs() == models, "every model answer, and nothing else, should open collapsed"
+
+    said = {}
+    for cell_id in ("practice-setup", "setup", "q05_split_answer", "check-q05_split", "q06_invertible_layer_answer",
+                    "check-q06_invertible_layer", "q07_irevnet_answer", "check-q07_irevnet"):
+        said[cell_id] = student.run_cell(ids.index(cell_id))
+    assert said["check-q05_split"].startswith("q05_split: 1.5 of 2 points"), said["check-q05_split"]
+    assert "FAILED (0.5 pt): Splitting an odd number of channels must raise an error" in said["check-q05_split"]
+    assert said["check-q06_invertible_layer"].startswith("q06_invertible_layer: 3 of 3 points")
+    assert "FAILED" not in said["check-q06_invertible_layer"]
+    assert said["check-q07_irevnet"].startswith("q07_irevnet: not answered yet (q07_irevnet_answer still holds")
+    student.screenshot(ARTIFACTS / "practice-check.png", top=student.cell(ids.index("check-q05_split")))
+
+    model = ids.index("model-q05_split_answer")
+    student.expand(model)
+    assert model not in student.collapsed_inputs()
+    shown = student.cell(model).inner_text()
+    assert "Model answer" in shown and "class SplitAlongChannels" in shown and "ValueError" in shown
+    student.screenshot(ARTIFACTS / "practice-model-answer.png", top=student.cell(model))
     assert page.js_errors == []

@@ -59,6 +59,31 @@ def test_problems_finds_errors_and_missing_figures(repo):
     assert f"cell {plain.id} draws an image but is not tagged" in found
 
 
+def test_going_further_ends_the_executed_edition_and_no_other(repo):
+    """The going-further part is the self-study edition's own: executed there, with its two figures, and in
+    neither the source, the release nor the practice edition; changing it makes the edition stale."""
+    further = selfstudy.going_further(repo)
+    ids = [c.id for c in further]
+    assert ids[0] == "further" and len(ids) >= 6
+    edition = notebooks.read(selfstudy.edition_paths(repo).notebook)
+    assert [c.id for c in edition.cells[-len(ids):]] == ids
+    figures = [c for c in edition.cells[-len(ids):] if selfstudy.FIGURE_TAG in c.metadata.get("tags", [])]
+    assert len(figures) == 2 and all(any("image/png" in o.get("data", {}) for o in c.outputs) for c in figures)
+    for other in (repo.source_notebook, repo.release_notebook, selfstudy.edition_paths(repo).practice):
+        assert not set(ids) & {c.id for c in notebooks.read(other).cells}, f"{other.name} holds going-further cells"
+    assert "class ReversibleStack" not in repo.release_notebook.read_text()
+
+
+def test_the_edition_is_stale_when_the_going_further_part_changes(repo, tmp_path):
+    from inn_course.paths import copy_course
+
+    course = copy_course(tmp_path / "course")
+    before = selfstudy.source_digest(course)
+    path = selfstudy.going_further_file(course)
+    path.write_text(path.read_text() + "\n# %% [markdown]\n# One more remark.\n")
+    assert selfstudy.source_digest(course) != before
+
+
 def test_committed_edition_is_up_to_date_and_complete(repo):
     """Was the committed edition built from the current source, without errors, every figure embedded?"""
     edition = selfstudy.edition_paths(repo)

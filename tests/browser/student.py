@@ -83,6 +83,30 @@ class StudentNotebook:
         self.page.wait_for_function(f"() => !{prompts}.some(t => t.includes('*'))", timeout=self.timeout_ms)
         self.page.wait_for_selector(KERNEL_IDLE, timeout=60_000)
 
+    def run_cell(self, index: int) -> str:
+        """Select one cell, run it (Ctrl+Enter, as a student does), wait for its result; return its output's text."""
+        cell = self.cell(index)
+        cell.evaluate("element => element.scrollIntoView({block: 'center'})")
+        cell.locator(".jp-InputPrompt").first.click()
+        self.page.keyboard.press("Control+Enter")
+        self.page.wait_for_function(
+            """([selector, i]) => { const p = document.querySelectorAll(selector)[i].querySelector('.jp-InputPrompt');
+                                    return /\\[\\d+\\]/.test(p.textContent); }""", arg=[CELLS, index], timeout=self.timeout_ms)
+        self.page.wait_for_selector(KERNEL_IDLE, timeout=60_000)
+        return cell.locator(".jp-OutputArea").inner_text() if cell.locator(".jp-OutputArea").count() else ""
+
+    def collapsed_inputs(self) -> list[int]:
+        """Indices of the cells whose source is collapsed (JupyterLab shows a placeholder bar instead)."""
+        collapsed = self._per_cell("""cell => !!cell.querySelector('.jp-InputPlaceholder')""")
+        return [i for i, flag in enumerate(collapsed) if flag]
+
+    def expand(self, index: int) -> None:
+        """Open a collapsed cell by clicking its placeholder bar, as a reader does."""
+        placeholder = self.cell(index).locator(".jp-InputPlaceholder")
+        placeholder.scroll_into_view_if_needed()
+        placeholder.click()
+        placeholder.wait_for(state="detached", timeout=10_000)
+
     def unexecuted_code_cells(self) -> list[int]:
         """Indices of code cells without an execution count (run-all stops at the first error)."""
         unexecuted = self._per_cell("""cell => cell.classList.contains('jp-CodeCell')

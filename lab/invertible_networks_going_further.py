@@ -1,0 +1,265 @@
+# %% [markdown] {"id": "further"}
+# # Going further (self-study; not graded)
+#
+# Two results the papers are known for, made concrete on the networks of this
+# lab: what exact invertibility buys in training (memory that does not grow
+# with depth), and what the i-ResNet's contraction buys (a log-determinant that
+# a power series computes, hence densities). Both run in a few seconds.
+
+# %% [markdown] {"id": "further-memory-md"}
+# ## 1. Backpropagation without storing activations
+#
+# To compute gradients, autograd keeps, for every layer, the tensors its
+# backward pass needs: for a coupling layer $(x, \tilde x) \mapsto (\tilde x,
+# x + F(\tilde x))$ with $F = \mathrm{ReLU} \circ \mathrm{conv}$, the input of
+# the convolution and the output of the ReLU. That memory grows linearly with
+# depth. An invertible network does not need it (Jacobsen et al., Section 3;
+# Gomez et al. 2017 for RevNets): in the backward pass, each layer's input can
+# be **recomputed from its output** with `inverse`, from the last layer to the
+# first, and the layer's own backward pass run on it. Only the network's output
+# is kept. The price: each layer is evaluated twice more (its inverse, then its
+# forward pass again to record what its backward pass needs), one layer at a
+# time.
+#
+# `ReversibleStack` is that backward pass, as a `torch.autograd.Function` over
+# a stack of Q6's `InvertibleLayer`s. The parameters are passed to `apply` so
+# that autograd asks for their gradients.
+
+# %% {"id": "further-memory-code"}
+class ReversibleStack(torch.autograd.Function):
+    """Coupling layers run without recording; the backward pass recomputes each layer's input from its output."""
+
+    @staticmethod
+    def forward(ctx, layers: nn.ModuleList, x: torch.Tensor, x_tilde: torch.Tensor, *weights: torch.Tensor):
+        ctx.layers = layers
+        with torch.no_grad():
+            X = (x, x_tilde)
+            for layer in layers:
+                X = layer(X)
+        ctx.save_for_backward(*X)  # the output only: everything else is recomputed
+        return X
+
+    @staticmethod
+    def backward(ctx, grad_y: torch.Tensor, grad_y_tilde: torch.Tensor):
+        Y, grads, weight_grads = ctx.saved_tensors, (grad_y, grad_y_tilde), []
+        for layer in reversed(ctx.layers):
+            with torch.no_grad():
+                X = layer.inverse(Y)  # this layer's input, from its output
+            with torch.enable_grad():
+                X = tuple(t.detach().requires_grad_() for t in X)
+                params = tuple(layer.parameters())
+                found = torch.autograd.grad(layer(X), X + params, grads)
+            grads, Y = found[:2], tuple(t.detach() for t in X)
+            weight_grads = list(found[2:]) + weight_grads
+        return (None, *grads, *weight_grads)
+
+
+def reversible(layers: nn.ModuleList, X: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    weights = [p for layer in layers for p in layer.parameters()]
+    return ReversibleStack.apply(layers, *X, *weights)
+
+
+def stored(layers: nn.ModuleList, X: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    for layer in layers:
+        X = layer(X)
+    return X
+
+
+def loss_of(Y: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    return Y[0].sin().sum() + (Y[1] ** 2).sum()  # any scalar function of the output
+
+
+def gradients(run, layers, X) -> list[torch.Tensor]:
+    X = tuple(t.detach().requires_grad_() for t in X)
+    layers.zero_grad()
+    loss_of(run(layers, X)).backward()
+    return [X[0].grad, X[1].grad] + [p.grad.clone() for p in layers.parameters()]
+
+
+# The same gradients, to rounding: float64, 8 layers, the inputs' and every weight's.
+torch.manual_seed(0)
+layers = nn.ModuleList(InvertibleLayer() for _ in range(8)).double()
+X = SplitAlongChannels()(torch.randn(32, 16, 7, 7, dtype=torch.float64))
+difference = max(float((a - b).abs().max()) for a, b in zip(gradients(stored, layers, X),
+                                                              gradients(reversible, layers, X)))
+print(f"largest difference between the two backward passes' gradients (float64): {difference:.1e}")
+
+# %% [markdown] {"id": "further-memory-measure-md"}
+# What autograd keeps for the backward pass is measured with
+# `torch.autograd.graph.saved_tensors_hooks`: every tensor saved during the
+# forward pass goes through the hook, which adds up its bytes (each tensor
+# once; the weights, which exist anyway, are left out). Depths from 4 to 64
+# layers, a batch of 64 images in float32; the times are forward and backward
+# together, the best of three runs.
+
+# %% {"id": "further-memory-plot", "tags": ["figure"]}
+def saved_bytes(run, layers, X) -> int:
+    weights = {p.data_ptr() for p in layers.parameters()}
+    seen: dict[tuple[int, int], int] = {}  # (address, elements) -> bytes: a tensor saved twice counts once
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        if t.data_ptr() not in weights:
+            seen[t.data_ptr(), t.numel()] = t.numel() * t.element_size()
+        return t
+
+    X = tuple(t.detach().clone().requires_grad_() for t in X)
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        loss = loss_of(run(layers, X))
+    loss.backward()
+    return sum(seen.values())
+
+
+def seconds(run, layers, X, repeat: int = 3) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        gradients(run, layers, X)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+torch.manual_seed(0)
+X = SplitAlongChannels()(test_x[:64])
+depths = [4, 8, 16, 32, 64]
+memory = {"stored": [], "reversible": []}
+timing = {"stored": [], "reversible": []}
+print(f"{'layers':>6s} {'kept, stored (MB)':>18s} {'kept, reversible (MB)':>22s} {'time, stored':>13s} {'time, reversible':>17s}")
+for depth in depths:
+    layers = nn.ModuleList(InvertibleLayer() for _ in range(depth))
+    for name, run in (("stored", stored), ("reversible", reversible)):
+        memory[name].append(saved_bytes(run, layers, X) / 1e6)
+        timing[name].append(seconds(run, layers, X))
+    print(f"{depth:6d} {memory['stored'][-1]:18.2f} {memory['reversible'][-1]:22.2f} "
+          f"{1000 * timing['stored'][-1]:10.1f} ms {1000 * timing['reversible'][-1]:14.1f} ms")
+per_layer = (memory["stored"][-1] - memory["stored"][0]) / (depths[-1] - depths[0])
+print(f"stored: {1000 * per_layer:.0f} kB more per layer; reversible: {1000 * memory['reversible'][-1]:.0f} kB at every depth; "
+      f"time, reversible / stored at 64 layers: {timing['reversible'][-1] / timing['stored'][-1]:.1f}")
+
+fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+for name, style in (("stored", "o-"), ("reversible", "s-")):
+    left.plot(depths, memory[name], style, label=name)
+    right.plot(depths, [1000 * t for t in timing[name]], style, label=name)
+left.set(xlabel="layers", ylabel="kept for the backward pass (MB)", title="Memory: activations stored or recomputed")
+right.set(xlabel="layers", ylabel="forward + backward (ms)", title="Time")
+for axes in (left, right):
+    axes.set_xscale("log", base=2)
+    axes.set_xticks(depths, [str(d) for d in depths])
+    axes.legend()
+fig.tight_layout()
+plt.show()
+
+# %% [markdown] {"id": "further-memory-comment"}
+# The stored activations grow by the same amount with every layer, while the
+# reversible backward pass keeps only the output, whatever the depth. It costs
+# more time (the ratio at 64 layers is printed above), since each layer runs
+# its inverse and its forward pass again in the backward pass. The same trick
+# would not serve the i-ResNet: its inverse is an iteration, tens of forward
+# evaluations per block and approximate, in every backward pass.
+
+# %% [markdown] {"id": "further-logdet-md"}
+# ## 2. The i-ResNet's log-determinant
+#
+# An invertible map $\Phi$ turns a density on its output into one on its
+# input (change of variables): $\log p_X(x) = \log p_Z(\Phi(x)) + \log|\det
+# J_\Phi(x)|$, and for the block $x \mapsto x + F(x)$ the Jacobian is $I +
+# J_F(x)$. Its log-determinant costs $O(d^3)$ exactly ($d = 784$ here, and far
+# more for real images), but Behrmann et al. (Section 3) expand it:
+#
+# $$\log\det(I + J_F) = \mathrm{tr}\log(I + J_F) = \sum_{k \ge 1} \frac{(-1)^{k+1}}{k}\,\mathrm{tr}\big(J_F^k\big).$$
+#
+# **Why it converges.** After `normalize`, $\|J_F(x)\|_2 \le \mathrm{Lip}(F) \le
+# \rho < 1$ (ReLU is 1-Lipschitz and the convolution's norm is at most $\rho$,
+# Q12), so every eigenvalue $\lambda$ of $J_F$ has $|\lambda| \le \rho$: the
+# series $\log(1 + \lambda) = \sum_k (-1)^{k+1}\lambda^k / k$ converges for
+# each, and with them the matrix series. Since $|\mathrm{tr}(J_F^k)| \le d\,\rho^k$,
+# stopping after $n$ terms errs by at most
+# $\sum_{k > n} d\rho^k / k \le \frac{d\,\rho^{n+1}}{(n+1)(1-\rho)}$: geometric, at
+# the rate $\rho$. The determinant is positive (every eigenvalue of $I + J_F$ has
+# real part at least $1 - \rho > 0$), so $\log|\det| = \log\det$.
+#
+# **Hutchinson's estimator.** $\mathrm{tr}(A) = \mathbb E[v^\top A v]$ for any
+# random $v$ with $\mathbb E[v v^\top] = I$, so each term needs only products
+# $J_F^k v$: $k$ Jacobian-vector products, one forward-mode pass each, never
+# the $d \times d$ matrix. With $m$ probes, the estimate's error falls as
+# $1/\sqrt m$.
+#
+# Below, on the first block of the i-ResNet trained in Q14 (float64), at one
+# test image: the exact value (`slogdet` of the dense Jacobian), the series with
+# exact traces against the number of terms $n$ with the bound above, and
+# Hutchinson's estimate against the number of probes $m$ (Rademacher probes,
+# 20 terms, the root-mean-square error over 20 repetitions; the products
+# $J_F^k v$ are taken with the dense Jacobian here, to repeat the estimate
+# cheaply, after checking that one equals its forward-mode product).
+
+# %% {"id": "further-logdet", "tags": ["figure"]}
+import copy
+import warnings
+
+block = copy.deepcopy(iresnet.conv1).double()
+x = test_x[:1].double()
+
+
+def residual(v: torch.Tensor) -> torch.Tensor:
+    return F.relu(block.conv(v))
+
+
+d = x.numel()
+J = torch.autograd.functional.jacobian(lambda v: residual(v.view_as(x)).flatten(), x.flatten(), vectorize=True).detach()
+sign, exact = torch.linalg.slogdet(torch.eye(d, dtype=torch.float64) + J)
+rho = float(torch.linalg.matrix_norm(J, 2))
+print(f"d = {d}; ||J_F(x)||_2 = {rho:.3f} (<= 0.9 after normalize); det > 0: {bool(sign > 0)}; "
+      f"log det(I + J_F) = {float(exact):.4f}")
+
+# One Jacobian-vector product, by forward-mode autodiff, is the dense Jacobian's product: the estimator needs only it.
+v = torch.randn_like(x)
+with warnings.catch_warnings():  # torch.func warns about its own internal use of torch.jit
+    warnings.simplefilter("ignore", FutureWarning)
+    jvp = torch.func.jvp(residual, (x,), (v,))[1].detach()
+print(f"a Jacobian-vector product against the dense Jacobian: largest difference {float((jvp.flatten() - J @ v.flatten()).abs().max()):.1e}")
+
+eigenvalues = torch.linalg.eigvals(J)
+terms = torch.arange(1, 31)
+traces = torch.stack([(eigenvalues ** k).sum().real for k in terms])
+partial = torch.cumsum((-1.0) ** (terms + 1) * traces / terms, 0)
+truncation = (partial - exact).abs()
+bound = d * rho ** (terms + 1) / ((terms + 1) * (1 - rho))
+for n in (1, 5, 10, 20):
+    print(f"{n:2d} terms: error {float(truncation[n - 1]):.1e} (bound {float(bound[n - 1]):.1e})")
+
+
+def hutchinson(probes: int, n_terms: int = 20) -> float:
+    v = (torch.randint(0, 2, (probes, d), dtype=torch.float64) * 2 - 1)  # Rademacher: E[v v^T] = I
+    w, total = v.T, torch.zeros(probes, dtype=torch.float64)
+    for k in range(1, n_terms + 1):
+        w = J @ w  # J_F^k v; without J, one jvp as above per term and probe
+        total += (-1) ** (k + 1) * (v.T * w).sum(0) / k
+    return float(total.mean())
+
+
+torch.manual_seed(0)
+probe_counts = [1, 4, 16, 64]
+rms = [float(torch.tensor([hutchinson(m) - float(exact) for _ in range(20)]).pow(2).mean().sqrt()) for m in probe_counts]
+for m, error in zip(probe_counts, rms):
+    print(f"{m:3d} probes: root-mean-square error {error:.3f}")
+
+fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+left.semilogy(terms.numpy(), truncation.numpy(), "o-", label="series, exact traces")
+left.semilogy(terms.numpy(), bound.numpy(), "--", label=r"bound $d\rho^{n+1}/((n+1)(1-\rho))$")
+left.set(xlabel="terms n", ylabel="|error| of log det", title="Truncating the power series")
+left.legend()
+right.loglog(probe_counts, rms, "s-", label="Hutchinson, 20 terms")
+right.loglog(probe_counts, [rms[0] / m ** 0.5 for m in probe_counts], "--", label=r"$\propto 1/\sqrt{m}$")
+right.set(xlabel="probes m", ylabel="root-mean-square error", title="Estimating the traces")
+right.legend()
+fig.tight_layout()
+plt.show()
+
+# %% [markdown] {"id": "further-logdet-comment"}
+# The truncation error falls geometrically, well inside the bound (which
+# assumes every eigenvalue as large as $\rho$; most are far smaller), and the
+# estimator's error falls as $1/\sqrt m$: a handful of terms is exact enough,
+# and the cost is then in the probes. That is the i-ResNet's price for
+# densities (Behrmann et al. train with a few terms and one probe per example,
+# an unbiased estimate of the gradient being enough); the i-RevNet's additive
+# couplings, by contrast, have $\log|\det| = 0$ for free, and must get their
+# change of volume elsewhere (Q17's model answer).
