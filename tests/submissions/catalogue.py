@@ -650,6 +650,27 @@ def disguise(source: str) -> str:
     return ast.unparse(tree)
 
 
+def _cheap_disguises(samples):
+    """The reference with the three disguises that each kept full marks unreported once, applied together."""
+    from .disguises import DISGUISES
+
+    nb = samples["reference"]
+    for disguise_with in DISGUISES.values():
+        nb = disguise_with(nb)
+    return nb
+
+
+def _malformed_metadata(samples):
+    """The handout with nbgrader metadata of the wrong types, where every reader of a notebook looks."""
+    nb = _copy(samples["handout"])
+    plain = [c for c in nb.cells if "nbgrader" not in c.metadata]
+    code = next(c for c in plain if c.cell_type == "code")
+    markdown = next(c for c in plain if c.cell_type == "markdown")
+    code.metadata["nbgrader"] = 5
+    markdown.metadata["nbgrader"] = ["grade_id", "q99"]
+    return nb
+
+
 def _disguised_copy(samples):
     """The reference's code answers, each disguised (the copy the similarity report must find)."""
     nb = _copy(samples["reference"])
@@ -694,6 +715,10 @@ CASES: list[Case] = [
          "the reference copied and disguised: in every code answer, local variables renamed, functions and "
          "methods in reverse order, comments and docstrings removed (full marks; inn_course/similarity.py "
          "must report it with the reference)", _disguised_copy),
+    Case("copy_cheap_disguises", "correct",
+         "the reference copied with three cheap disguises at once: every code answer moved into a new cell "
+         "above its answer cell, every name read as `(n if 1 else n)`, `...` after every statement (full marks; "
+         "the similarity report must pair it with the reference)", _cheap_disguises),
     # broken
     Case("handout", "broken", "the handout, untouched", lambda s: _copy(s["handout"]), base="handout"),
     Case("not_json", "broken", "a file that is not a notebook (truncated JSON)",
@@ -715,6 +740,11 @@ CASES: list[Case] = [
          lambda s: with_new_cell(s["handout"], "setup", KERNEL_EXIT, "student-exit"), graded=False,
          flags=("the kernel died", "starts or signals processes")),
     # tampered
+    Case("malformed_metadata", "tampered",
+         "the handout with nbgrader metadata of the wrong type on two ordinary cells (a number on a code cell, "
+         "a list on a markdown cell): put back from the release and flagged; the merge, the similarity report "
+         "and the feedback go on for everyone",
+         _malformed_metadata, base="handout", flags=("edited nbgrader metadata",)),
     Case("deleted_test_cell", "tampered", "Q2's test cell deleted",
          lambda s: without_cell(s["reference"], "q02_train_test"),
          flags=("graded cells missing, restored from the source: q02_train_test",)),

@@ -90,7 +90,8 @@ def _cells(case: Case, result: grade.GradeResult, points: dict[str, float]) -> s
 
 
 # Pairs the similarity report must get right on the catalogue: (case, other, reported?).
-SIMILARITY_CHECKS = (("copy_renamed_reordered", "reference", True), ("correct_other_style", "reference", False))
+SIMILARITY_CHECKS = (("copy_renamed_reordered", "reference", True), ("copy_cheap_disguises", "reference", True),
+                     ("correct_other_style", "reference", False))
 
 
 def reported_pairs(layout: CourseLayout) -> dict[frozenset[str], str]:
