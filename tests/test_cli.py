@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from inn_course import classroom, release, submissions
+from inn_course import classroom, notebooks, release, submissions
 from inn_course.api import load_config, open_api
 from inn_course.paths import copy_course
+
+from .submissions.catalogue import with_answers
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -52,10 +54,14 @@ def test_the_worker_sees_the_package_where_it_is(monkeypatch, tmp_path):
 def test_an_extension_is_granted_and_one_student_can_be_regraded_alone(tmp_path):
     layout = copy_course(tmp_path / "course")
     release.generate_release(layout, load_config(layout))
-    reference = submissions.sample(layout, "reference")
+    # Q1 answered, the rest as handed out: 2 points to take a late penalty from, and a notebook that runs
+    # in seconds (no training succeeds without Q2's train), not the reference's whole minute of work.
+    reference, handout = (submissions.sample(layout, name) for name in ("reference", "handout"))
+    answered = with_answers(handout, {"q01_visualise_data_answer": reference.cells[
+        notebooks.index_of(reference, "q01_visualise_data_answer")].source})
     submitted = datetime.now(timezone.utc).replace(tzinfo=None)
     for student in ("alice", "bob"):
-        folder = submissions.submit(layout, student, reference).parent
+        folder = submissions.submit(layout, student, answered).parent
         (folder / "timestamp.txt").write_text(submitted.strftime("%Y-%m-%d %H:%M:%S.%f UTC"))
     with open_api(layout).gradebook as gb:  # due an hour before both submitted; alice has two more hours
         gb.update_or_create_assignment(layout.assignment, duedate=submitted - timedelta(hours=1))
@@ -63,6 +69,7 @@ def test_an_extension_is_granted_and_one_student_can_be_regraded_alone(tmp_path)
         gb.update_or_create_submission(layout.assignment, "alice", extension=timedelta(hours=2))
     results = classroom.grade_class(layout, tmp_path / "results", workers=2, progress=False)
     assert [r.status for r in results] == ["graded", "graded"], [r.flags for r in results]
+    assert [r.score for r in results] == [2, 2]
     penalties = {r.student: sum(r.late_penalties.values()) for r in results}
     assert penalties["alice"] == 0 and penalties["bob"] == pytest.approx(0.1 * results[1].score), penalties
     classroom.merge(layout, [tmp_path / "results"])
