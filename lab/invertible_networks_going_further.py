@@ -149,10 +149,13 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown] {"id": "further-memory-comment"}
-# The stored activations grow by the same amount with every layer, while the
-# reversible backward pass keeps only the output, whatever the depth. It costs
-# more time (the ratio at 64 layers is printed above), since each layer runs
-# its inverse and its forward pass again in the backward pass. The same trick
+# Both backward passes give the same gradients, to $4.5 \times 10^{-13}$ in
+# float64: rounding. The stored activations grow by 201 kB with every layer
+# (the input of its convolution and the output of its ReLU, two tensors of
+# $64 \times 8 \times 7 \times 7$ floats), while the reversible backward pass
+# keeps only the output, 201 kB, whatever the depth. It costs more time (the
+# ratio at 64 layers is printed above), since each layer runs its inverse and
+# its forward pass again in the backward pass. The same trick
 # would not serve the i-ResNet: its inverse is an iteration, tens of forward
 # evaluations per block and approximate, in every backward pass.
 
@@ -255,10 +258,13 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown] {"id": "further-logdet-comment"}
-# The truncation error falls geometrically, well inside the bound (which
-# assumes every eigenvalue as large as $\rho$; most are far smaller), and the
-# estimator's error falls as $1/\sqrt m$: a handful of terms is exact enough,
-# and the cost is then in the probes. That is the i-ResNet's price for
+# At this image the Jacobian's norm is $0.611$, below the guaranteed $\rho$,
+# and $\log\det(I + J_F) = 6.7868$. The truncation error falls geometrically:
+# $6.5 \times 10^{-7}$ after 10 terms, well inside the bound ($0.82$, which
+# assumes every eigenvalue as large as the norm; most are far smaller). The
+# estimator's error falls as $1/\sqrt m$, from $1.576$ with one probe to
+# $0.226$ with 64: a handful of terms is exact enough, and the cost is then in
+# the probes. That is the i-ResNet's price for
 # densities (Behrmann et al. train with a few terms and one probe per example,
 # an unbiased estimate of the gradient being enough); the i-RevNet's additive
 # couplings, by contrast, have $\log|\det| = 0$ for free, and must get their

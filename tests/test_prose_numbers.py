@@ -106,6 +106,21 @@ CLAIMS = [
           r"(?m)^i-\w+Net\s+\d+\s+([\d.]+)%", pick="all"),
     Claim("q17_comparison", "the plain ResNet {{86.8}} % (Q10)", "q10_resnet_answer", r"test accuracy ([\d.]+) %"),
     Claim("q17_comparison", "plain ResNet ({{86.8}} % here", "q10_resnet_answer", r"test accuracy ([\d.]+) %"),
+    # Going further (the self-study edition's own part, lab/invertible_networks_going_further.py)
+    Claim("further-memory-comment", r"to ${{4.5 \times 10^{-13}}}$ in", "further-memory-code",
+          r"gradients \(float64\): ([\d.e+-]+)"),
+    Claim("further-memory-comment", "grow by {{201}} kB with every layer", "further-memory-plot",
+          r"stored: (\d+) kB more per layer"),
+    Claim("further-memory-comment", "keeps only the output, {{201}} kB, whatever", "further-memory-plot",
+          r"reversible: (\d+) kB at every depth"),
+    Claim("further-logdet-comment", "the Jacobian's norm is ${{0.611}}$", "further-logdet", r"\|\|J_F\(x\)\|\|_2 = ([\d.]+)"),
+    Claim("further-logdet-comment", r"\log\det(I + J_F) = {{6.7868}}$", "further-logdet", r"log det\(I \+ J_F\) = ([\d.-]+)"),
+    Claim("further-logdet-comment", r"${{6.5 \times 10^{-7}}}$ after 10 terms", "further-logdet",
+          r"10 terms: error ([\d.e+-]+)"),
+    Claim("further-logdet-comment", "the bound (${{0.82}}$", "further-logdet", r"10 terms: error \S+ \(bound ([\d.e+-]+)\)"),
+    Claim("further-logdet-comment", "from ${{1.576}}$ with one probe", "further-logdet",
+          r"  1 probes: root-mean-square error ([\d.]+)"),
+    Claim("further-logdet-comment", "${{0.226}}$ with 64", "further-logdet", r" 64 probes: root-mean-square error ([\d.]+)"),
 ]
 
 # Decimal numbers that are constants of the lab, not measurements, by cell.
@@ -131,6 +146,7 @@ TOKEN = re.compile(r"(?<![\w.{])[+-]?\d+\.\d+(?![\w.])|10\^\{-?\d+\}")
 def texts(repo):
     source = notebooks.read(repo.source_notebook)
     found = {cell.id: cell.source for cell in source.cells if cell.cell_type == "markdown"}
+    found.update({cell.id: cell.source for cell in selfstudy.going_further(repo) if cell.cell_type == "markdown"})
     found[THRESHOLDS] = (repo.root / THRESHOLDS).read_text()
     return found
 
