@@ -105,12 +105,16 @@ def _remember(info) -> None:
 
 
 def _run_here(source: str) -> list[dict]:
-    """Run a request in this kernel's namespace, and return what it displayed as notebook outputs."""
+    """Run a request in this kernel's namespace, and return what it displayed as notebook outputs.
+
+    A request runs as a cell of its own would: with gradients on, whatever the hidden test around it
+    turned off in its own process (the judge's ``torch.no_grad()``, which a kernel never sees)."""
+    import torch
     from IPython import get_ipython
     from IPython.utils.capture import capture_output
 
     shell = get_ipython()
-    with capture_output(stdout=True, stderr=True, display=True) as captured:
+    with capture_output(stdout=True, stderr=True, display=True) as captured, torch.enable_grad():
         try:
             exec(compile(source, judge.REQUEST_NAME, "exec"), shell.user_ns)
         except Exception as error:  # the request's own try catches the notebook's errors; this is anything else
