@@ -1,10 +1,10 @@
-# The course's two commands (see README):
+# The course's two commands (README.md, docs/instructor/quick-start.md):
 #   make all    set up .venv if needed, regenerate the release, autograde the samples,
 #               print the score table and where the feedback is, rebuild the self-study edition
 #   make test   set up .venv if needed, run the whole test suite
 # Development: `make quick` runs the tests that do not autograde whole notebooks;
 # `make catalogue` regrades the catalogue of submissions and rewrites its report;
-# `make screenshots` runs the browser test and refreshes the README's screenshots;
+# `make screenshots` runs the browser test and refreshes the screenshots in docs/images/;
 # `make benchmark` times the notebook for a student and for the grader, then runs `make timings`;
 # `make timings` publishes what the measuring commands recorded in artifacts/timings/ (make all, make test,
 #   make quick, the benchmarks) into docs/maintainers/timings.json and renders timings.md from it;
@@ -40,7 +40,7 @@ release build selfstudy: $(BIN)/.installed
 catalogue: $(BIN)/.installed
 	$(BIN)/python -m tests.submissions.report
 
-# The browser test (JupyterLab, Validate, headless Chromium); the README shows two of its screenshots.
+# The browser test (JupyterLab, Validate, headless Chromium); README.md and docs/student.md show two of its screenshots.
 screenshots: $(BIN)/.installed
 	rm -rf artifacts/browser
 	$(BIN)/python -m pytest -rs tests/test_browser.py

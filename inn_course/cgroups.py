@@ -34,6 +34,7 @@ ROOT = Path("/sys/fs/cgroup")
 PREFIX = "inn-course"
 SYSTEMD = Path("/run/systemd/system")  # a folder only while systemd is PID 1 (what sd_booted() checks)
 SLICE = "inncourse.slice"  # the kernels' scopes: /sys/fs/cgroup/inncourse.slice/inncourse-<name>.scope
+SYSTEM_PATH = "/usr/bin:/bin"  # where root looks for systemd's tools (never the caller's PATH)
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,11 @@ class Cgroup:
 
 def systemd_manages(root: Path = ROOT, marker: Path = SYSTEMD) -> bool:
     """Does systemd run this host and own its unified (v2) tree? Then kernels get transient scopes."""
-    return marker.is_dir() and version(root) == 2 and shutil.which("systemd-run") is not None
+    return marker.is_dir() and version(root) == 2 and _tool("systemd-run") is not None
+
+
+def _tool(name: str) -> str | None:
+    return shutil.which(name, path=SYSTEM_PATH)
 
 
 def scope_unit(name: str) -> str:
@@ -114,8 +119,10 @@ def scope_unit(name: str) -> str:
 
 
 def scope_argv(name: str, memory: int, processes: int, command: list[str]) -> list[str]:
-    """``command`` run in a new transient scope with these limits (swap not allowed), gone when it ends."""
-    return ["systemd-run", "--scope", "--quiet", "--collect", f"--slice={SLICE}", f"--unit={scope_unit(name)}",
+    """``command`` run in a new transient scope with these limits (swap not allowed). Not ``--collect``: a scope
+    that failed (its kernel killed at the limit) stays loaded until ``stop_scope``, so its result can be read."""
+    return [_tool("systemd-run") or "/usr/bin/systemd-run", "--scope", "--quiet", f"--slice={SLICE}",
+            f"--unit={scope_unit(name)}",
             "-p", f"MemoryMax={memory}", "-p", "MemorySwapMax=0", "-p", f"TasksMax={processes}", "--", *command]
 
 
@@ -125,9 +132,18 @@ def find_scope(name: str, root: Path = ROOT) -> Cgroup | None:
     return Cgroup(2, (folder,)) if folder.is_dir() else None
 
 
+def scope_result(name: str) -> str:
+    """How systemd says the scope ended ("success", "oom-kill", ...; "" once it is gone)."""
+    done = subprocess.run([_tool("systemctl") or "/usr/bin/systemctl", "show", "-p", "Result", "--value",
+                           scope_unit(name)], capture_output=True, text=True, timeout=30, check=False)
+    return done.stdout.strip()
+
+
 def stop_scope(name: str) -> None:
-    """Kill what is left in the scope, through systemd (its tree is not ours to write)."""
-    subprocess.run(["systemctl", "stop", scope_unit(name)], capture_output=True, timeout=30, check=False)
+    """Kill what is left in the scope and forget a failed one, through systemd (its tree is not ours to write)."""
+    systemctl = _tool("systemctl") or "/usr/bin/systemctl"
+    for verb in ("stop", "reset-failed"):
+        subprocess.run([systemctl, verb, scope_unit(name)], capture_output=True, timeout=30, check=False)
 
 
 def version(root: Path = ROOT) -> int | None:

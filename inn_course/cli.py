@@ -39,6 +39,7 @@ def _report(layout: CourseLayout, result: pipeline.PipelineResult) -> int:
 
 
 def _cmd_selfstudy(layout: CourseLayout, args) -> int:
+    release.generate_release(layout)  # the practice edition is made from the release: never a stale one
     return _selfstudy(layout)[0]
 
 
@@ -247,7 +248,8 @@ def _cmd_hub(layout: CourseLayout, args) -> int:
 COMMANDS = {
     "build": (_cmd_build, "compile lab/*.py into the nbgrader source notebook"),
     "release": (_cmd_release, "build, then generate release/ with nbgrader and check it leaks nothing"),
-    "selfstudy": (_cmd_selfstudy, "build the self-study edition: the worked solution, executed, as a notebook and an HTML page"),
+    "selfstudy": (_cmd_selfstudy, "regenerate the release, then build the self-study editions: the worked solution, "
+                                  "executed, as a notebook and an HTML page, and the practice edition"),
     "grade-class": (_cmd_grade_class, "autograde every submitted/<student>/ in parallel, each in a sandbox, into the gradebook"),
     "slurm-submit": (_cmd_slurm_submit, "grade the class on a Slurm cluster: an array job of grade-class shards, then the merge after it"),
     "slurm-status": (_cmd_slurm_status, "what Slurm says of each shard and what each student's result holds; --resubmit runs failed shards again"),

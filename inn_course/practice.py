@@ -108,24 +108,35 @@ def _run_here(source: str) -> list[dict]:
     """Run a request in this kernel's namespace, and return what it displayed as notebook outputs.
 
     A request runs as a cell of its own would: with gradients on, whatever the hidden test around it
-    turned off in its own process (the judge's ``torch.no_grad()``, which a kernel never sees)."""
+    turned off in its own process (the judge's ``torch.no_grad()``, which a kernel never sees). Unlike a
+    graded kernel, this one is the learner's and lives on: the names a request binds (Q10 runs the answer
+    cell again with a recording ``train``) and torch's random state are put back afterwards."""
     import torch
     from IPython import get_ipython
     from IPython.utils.capture import capture_output
 
     shell = get_ipython()
+    names, rng = dict(shell.user_ns), torch.get_rng_state()
     with capture_output(stdout=True, stderr=True, display=True) as captured, torch.enable_grad():
         try:
             exec(compile(source, judge.REQUEST_NAME, "exec"), shell.user_ns)
         except Exception as error:  # the request's own try catches the notebook's errors; this is anything else
             return [{"output_type": "error", "ename": type(error).__name__}]
+        finally:
+            for name in set(shell.user_ns) - set(names):
+                del shell.user_ns[name]
+            shell.user_ns.update(names)
+            torch.set_rng_state(rng)
     return [{"output_type": "display_data", "data": json.loads(json.dumps(output.data, default=str))}
             for output in captured.outputs]
 
 
 def _unanswered(grade_id: str) -> list[str]:
-    prefix = grade_id.split("_", 1)[0] + "_"  # q05_split -> q05_: the question's cells share it
-    return sorted(cell for cell, source in _SOURCES.items() if cell.startswith(prefix) and STUB in source)
+    """The question's answer cells last run with the stub: q05_*_answer for q05_split (q13_train_norm's
+    answer is in q13_invertible_residual_answer); figure and measurement cells do not count."""
+    prefix = grade_id.split("_", 1)[0] + "_"
+    return sorted(cell for cell, source in _SOURCES.items()
+                  if cell.startswith(prefix) and cell.endswith("_answer") and STUB in source)
 
 
 def check(grade_id: str) -> None:

@@ -63,7 +63,7 @@ CONNECTION_INSIDE = "/run/kernel/connection.json"
 
 @dataclass(frozen=True)
 class Limits:
-    """Per-kernel limits. The lab's notebook peaks near 1.5 GB and 1-2 CPU minutes (see README)."""
+    """Per-kernel limits. The lab's notebook peaks near 1.5 GB and 1-2 CPU minutes (docs/maintainers/timings.md)."""
 
     memory: int = 4 * GiB  # control group: everything the kernel and its children hold, tmpfs included
     address_space: int = 16 * GiB  # rlimit per process: torch's CUDA build maps several GB it never touches
@@ -209,14 +209,15 @@ def launch(spec_path: str, connection_file: str) -> None:
     spec = LaunchSpec(**json.loads(Path(spec_path).read_text()))
     limits = Limits(**spec.limits)
     root = os.geteuid() == 0
-    scoped = os.environ.pop(SCOPED, None) == spec.cgroup
+    marker = os.environ.pop(SCOPED, None)
+    scoped = bool(spec.cgroup) and marker == spec.cgroup
     if root and spec.cgroup and not scoped and cgroups.systemd_manages():
         # systemd owns the tree: it makes the kernel's group (a transient scope with the limits), and this
         # launcher starts again inside it, before it has opened or changed anything.
         os.environ[SCOPED] = spec.cgroup
-        os.execvp("systemd-run", cgroups.scope_argv(spec.cgroup, limits.memory, limits.processes,
-                                                     [sys.executable, "-m", "inn_course.sandbox", "launch",
-                                                      spec_path, connection_file]))
+        argv = cgroups.scope_argv(spec.cgroup, limits.memory, limits.processes,
+                                  [sys.executable, "-m", "inn_course.sandbox", "launch", spec_path, connection_file])
+        os.execv(argv[0], argv)
     uid = spec.uid if root else os.getuid()
     sockets = Path(spec.sockets)
     sockets.mkdir(mode=0o700, exist_ok=True)
@@ -293,6 +294,9 @@ class KernelSandbox:
                  threads: int = 1, uid: int = NOBODY):
         self.root, self.workdir, self.limits = root, workdir, limits
         self.cgroup_name = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        # The launcher asks systemd for a scope on the same condition (root, a host systemd runs): systemd
+        # removes the scope when the kernel ends, so close() cannot find it, only ask systemd how it ended.
+        self.scoped = os.geteuid() == 0 and cgroups.systemd_manages()
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.spec = LaunchSpec(
             workdir=str(workdir), sockets=str(root / "sockets"), files=self._files(files), env=environment(threads),
@@ -331,7 +335,7 @@ class KernelSandbox:
         return config
 
     def group(self) -> cgroups.Cgroup | None:
-        """The kernel's control group, if the launcher made one (or systemd did, as a scope)."""
+        """The kernel's control group, if the launcher made one (or systemd did, as a scope, while it runs)."""
         return cgroups.find(self.cgroup_name) or cgroups.find_scope(self.cgroup_name)
 
     def close(self) -> dict:
@@ -345,18 +349,18 @@ class KernelSandbox:
                 os.environ.pop("JUPYTER_PATH", None)
             else:
                 os.environ["JUPYTER_PATH"] = self._jupyter_path
+        if self.scoped:
+            ended = cgroups.scope_result(self.cgroup_name)  # "oom-kill" when the limit killed it
+            cgroups.stop_scope(self.cgroup_name)
+            return {"memory_peak": None, "out_of_memory": ended == "oom-kill",
+                    "memory_bound": f"a systemd scope of its own (cgroup v2, {Limits().memory / GiB:g} GB)"}
         group = self.group()
         if group is None:
             return {"memory_bound": "rlimits only (no control group could be made here: not root, or the "
                                     "cgroup tree offers no memory controller)"}
-        scope = cgroups.find_scope(self.cgroup_name) == group
         report = {"memory_peak": group.memory_peak(), "out_of_memory": group.out_of_memory(),
-                  "memory_bound": f"{'a systemd scope' if scope else 'a control group'} of its own "
-                                  f"(cgroup v{group.version}, {Limits().memory / GiB:g} GB)"}
-        if scope:
-            cgroups.stop_scope(self.cgroup_name)
-        else:
-            group.kill_and_remove()
+                  "memory_bound": f"a control group of its own (cgroup v{group.version}, {Limits().memory / GiB:g} GB)"}
+        group.kill_and_remove()
         return report
 
 

@@ -72,7 +72,7 @@ cell. Then run the **check** cell below it: it runs the course's full tests
 of that question on your code (the visible ones and the properties the
 graders' hidden tests judge) and prints what holds, what fails and the points
 a grader would give. Only then open the **model answer**: it is collapsed
-(the bar on the left of a cell, or *View → Expand All Code*, opens it). For
+(click its bar, •••, to open it). For
 the maths questions, the model answer comes with the mark scheme graders use.
 
 The checks run the course's tests in this kernel: open this notebook from a

@@ -4,7 +4,7 @@ After ``grade-class`` (in ``merge``), every pair of students is compared answer 
 
 - **What is compared**: the code a student wrote for each question (the answer cells, found by
   their grade id as the release has it, else by cell id) and, pooled as one more "question",
-  every code cell the student added. Markdown answers are not compared (see the README).
+  every code cell the student added. Markdown answers are not compared (see docs/instructor/similar-answers.md).
 - **Fingerprints**: each cell is parsed (never run) as IPython would read it; what does not
   change behaviour is taken out (conditionals on a constant become their branch; statements that
   are only a constant, and ``pass``, go: cheap disguises are made of these); its syntax tree
@@ -45,8 +45,8 @@ from .paths import CourseLayout
 from .submissions import Unreadable, read_submitted
 
 K = 6  # tokens per fingerprint: a run of six syntax nodes (e.g. Assign Name Call Attribute Name Name)
-# Thresholds, measured by benchmarks/measure_similarity.py on the catalogue (README, "Similar
-# answers"): the Jaccard index of two answers to the same question written independently in other
+# Thresholds, measured by benchmarks/measure_similarity.py on the catalogue (docs/instructor/
+# similar-answers.md): the Jaccard index of two answers to the same question written independently in other
 # styles is at most 0.51 (43 pairs; the highest are answers that kept half of the reference's
 # cell); a disguised copy's answers score 1.00 against the original (17 of 17).
 ALIKE = 0.65

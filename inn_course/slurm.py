@@ -18,8 +18,8 @@ student's latest result over what the gradebook held, so nothing counts twice.
 Each shard is the same ``grade-class`` as on one machine: every kernel in its
 bubblewrap sandbox. Slurm runs a job as the user who submitted it; as root the
 workers drop to an unprivileged user and each kernel gets its own control group,
-as a user the sandbox holds but the kernels keep that user (README, *Grading a
-whole class*).
+as a user the sandbox holds but the kernels keep that user (docs/instructor/
+grading-at-scale.md).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from pathlib import Path
 from . import classroom
 from .paths import CourseLayout
 
-# Measured (README, "Classes beyond one machine"): a submission takes about 25 s of one worker
+# Measured (docs/maintainers/timings.md, class grading): a submission takes about 25 s of one worker
 # (grade-class --workers 1: 248.6 s for 10). A shard's time limit allows four times that per
 # submission, one student running into the per-student limit, and 10 minutes to start.
 SECONDS_PER_SUBMISSION = 25

@@ -731,7 +731,7 @@ else:
 # one here, though not than a residual network of the same depth (Q10, and
 # Q17's comparison): what it gains comes from the path each coupling gives its
 # input, not from being invertible. One seed is not the whole
-# story: over ten seeds (README, *Where the thresholds come from*) `Net` varies
+# story: over ten seeds (the course's docs/maintainers/thresholds.md) `Net` varies
 # about four times more than the i-RevNet, and its training loss shows why —
 # it stays high for the first epochs (1.4849 at epoch 10 in Q2's run, against
 # 0.0545 for the i-RevNet in Q8's) before it drops: four ReLUs in a row, with
@@ -1700,7 +1700,7 @@ for name, model in invertible_models.items():
 # | accuracy here | 84.7 % | 84.2 %; the plain ResNet 86.8 % (Q10) |
 # | as a normalising flow | with the swap, the Jacobian of a layer is a permutation of a unit-triangular matrix: $\log|\det J| = 0$, free and exact, but the map preserves volume, so a density model carries the change of volume elsewhere (a diagonal scaling in NICE, affine couplings in RealNVP, actnorm and invertible 1×1 convolutions in Glow; NICE and Glow use additive couplings too) | $\log\det(I + J_F) = \sum_{k \ge 1} \frac{(-1)^{k+1}}{k}\,\mathrm{tr}(J_F^k)$, convergent because $\|J_F\| \le \rho < 1$; estimated by a truncated series and Hutchinson's trace estimator: approximate and costly |
 #
-# In short: the two invertible networks are about as accurate as each other, and a little less than the plain ResNet (86.8 % here, ahead for every seed of the README's table): invertibility costs a few points on this task, not more. The i-RevNet is the cheaper and exact choice when only invertibility and memory matter; the i-ResNet buys Lipschitz constants guaranteed in advance and a free-form residual architecture (no split), with a slower, approximate inverse and a constraint on every layer.
+# In short: the two invertible networks are about as accurate as each other, and a little less than the plain ResNet (86.8 % here, ahead for every seed of the course's seed table, docs/maintainers/thresholds.md): invertibility costs a few points on this task, not more. The i-RevNet is the cheaper and exact choice when only invertibility and memory matter; the i-ResNet buys Lipschitz constants guaranteed in advance and a free-form residual architecture (no split), with a slower, approximate inverse and a constraint on every layer.
 #
 # **Mark scheme (5 points; one per theme; whole points only).** Each point needs a correct statement *and* its reason; where a measurement exists (cost, error, accuracy), the student's own number.
 # - **Inverse: exactness and cost** (algebraic vs iterative; one pass vs several per block, with the measured ratio).

@@ -260,12 +260,15 @@ plt.show()
 # %% [markdown] {"id": "further-logdet-comment"}
 # At this image the Jacobian's norm is $0.611$, below the guaranteed $\rho$,
 # and $\log\det(I + J_F) = 6.7868$. The truncation error falls geometrically:
-# $6.5 \times 10^{-7}$ after 10 terms, well inside the bound ($0.82$, which
-# assumes every eigenvalue as large as the norm; most are far smaller). The
+# $6.5 \times 10^{-7}$ after 10 terms, well inside the bound ($0.82$; plotted
+# with the norm measured at this image in place of $\rho$, and assuming every
+# eigenvalue as large as it, where most are far smaller). The
 # estimator's error falls as $1/\sqrt m$, from $1.576$ with one probe to
 # $0.226$ with 64: a handful of terms is exact enough, and the cost is then in
 # the probes. That is the i-ResNet's price for
-# densities (Behrmann et al. train with a few terms and one probe per example,
-# an unbiased estimate of the gradient being enough); the i-RevNet's additive
+# densities (Behrmann et al. train with a truncated series, a few terms and one
+# probe per example, which biases the estimate a little; Chen et al.'s
+# Residual Flows, 2019, remove the bias by stopping the series at a random
+# term and reweighting); the i-RevNet's additive
 # couplings, by contrast, have $\log|\det| = 0$ for free, and must get their
 # change of volume elsewhere (Q17's model answer).

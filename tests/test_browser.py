@@ -3,7 +3,7 @@
 JupyterLab serves a student's folder holding two copies of the release: one filled with the
 reference answers, one untouched (the handout). Playwright drives Debian's Chromium through
 what a student does: open the notebook, read it, Restart & Run All, click Validate.
-Screenshots land in artifacts/browser/; `make screenshots` copies the README's from there.
+Screenshots land in artifacts/browser/; `make screenshots` copies the docs' two (README.md, docs/student.md) from there.
 
 Skipped, saying why, where Chromium is missing (`.ci/run` installs Debian's chromium).
 Set INN_CHROMIUM to use another Chromium binary.

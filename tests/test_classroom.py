@@ -179,7 +179,7 @@ def test_shards_merged_equal_one_run_and_a_killed_worker_is_reported(small_class
 
 
 def _shards_through_slurm(course, results: Path, capsys) -> list:
-    """The README's commands: two shards of one CPU (`slurm-submit`); shard 1 (ann, then cat's 30 s loop) is
+    """The commands of docs/instructor/grading-at-scale.md: two shards of one CPU (`slurm-submit`); shard 1 (ann, then cat's 30 s loop) is
     cancelled while it runs, reported (`slurm-status`), resubmitted alone (`--resubmit`); the merged results."""
     from inn_course import cli, slurm
 

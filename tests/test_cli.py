@@ -133,7 +133,7 @@ def test_submissions_downloaded_from_an_lms_come_back_with_zip_collect(tmp_path)
     assert layout.notebook("submitted", "alice").read_text() == handout
 
 
-# The README's zip_collect pattern, matched against the whole path: a student id as names.py accepts it
+# docs/instructor/lms.md's zip_collect pattern, matched against the whole path: a student id as names.py accepts it
 # (without '_', Canvas's separator), Canvas's two numbers, the notebook.
 ZIP_REGEXP = r".*/(?P<student_id>[A-Za-z0-9][A-Za-z0-9.-]{0,63})_\d+_\d+_(?P<file_id>invertible_networks\.ipynb)$"
 

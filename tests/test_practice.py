@@ -89,10 +89,13 @@ def test_a_report_says_what_holds_what_fails_and_the_points():
 def test_a_question_is_unanswered_while_one_of_its_cells_holds_the_stub(monkeypatch):
     monkeypatch.setattr(practice, "_SOURCES", {"q09_exact_inverse_answer": "# YOUR CODE HERE\nraise NotImplementedError()",
                                                "q05_split_answer": "class SplitAlongChannels: ...",
-                                               "q13_invertible_residual_answer": "raise NotImplementedError()"})
+                                               "q13_invertible_residual_answer": "raise NotImplementedError()",
+                                               "q16_interpolate_answer": "def interpolate(): ...",
+                                               "q16_paths": "# YOUR CODE HERE\nraise NotImplementedError()"})
     assert practice._unanswered("q09_exact_inverse") == ["q09_exact_inverse_answer"]
     assert practice._unanswered("q05_split") == []
     assert practice._unanswered("q13_train_norm") == ["q13_invertible_residual_answer"]  # its answer's cell
+    assert practice._unanswered("q16_interpolate") == []  # a figure cell left as given is not the answer
 
 
 # ------------------------------------------------------------------------------ running them

@@ -1,7 +1,7 @@
 """Root on an instructor's course: every command runs as the course's owner, so nothing planted there is root's act.
 
 The course belongs to a real Linux user made for the test; root runs ``inn-course`` on it as the
-README's hub flow does. The owner plants what the issue found: ``grading`` as a link to a root-only
+docs/instructor/hub.md's flow does. The owner plants what the issue found: ``grading`` as a link to a root-only
 folder, a student's log as a link to a root-only file, a results file naming ``../../victim``, and
 a course config that records who executes it. Needs root and useradd; the owner must be able to
 run the course's Python: the test installs the environment every hub user runs (``hub.install_environment``,

@@ -155,7 +155,7 @@ def test_a_semester(site, browser):
     site.run_as(STUDENT_B, ["sh", "-c", f'echo "{before_due}" > "{inbound / late_b}/timestamp.txt"'])
 
     # 3. The instructor collects (the report names C's renamed notebook) and grades the class in the sandbox.
-    # The README's commands verbatim, in the course folder (no --root: the course is where one stands).
+    # The commands of docs/instructor/hub.md verbatim, in the course folder (no --root: the course is where one stands).
     done = site.run_as(INSTRUCTOR, ["inn-course", "collect"], cwd=site.course, check=False)
     collected = done.stdout
     assert done.returncode == 1, collected + done.stderr  # 1: something was refused, and the report says what
