@@ -717,8 +717,9 @@ CASES: list[Case] = [
          "must report it with the reference)", _disguised_copy),
     Case("copy_cheap_disguises", "correct",
          "the reference copied with three cheap disguises at once: every code answer moved into a new cell "
-         "above its answer cell, every name read as `(n if 1 else n)`, `...` after every statement (full marks; "
-         "the similarity report must pair it with the reference)", _cheap_disguises),
+         "above its answer cell, every name read as `(n if 1 else n)`, `...` after every statement (every point but "
+         "Q10's, whose contract is its own answer cell, left empty here; the similarity report must pair it with "
+         "the reference)", _cheap_disguises, loses=frozenset({"q10_resnet"})),
     # broken
     Case("handout", "broken", "the handout, untouched", lambda s: _copy(s["handout"]), base="handout"),
     Case("not_json", "broken", "a file that is not a notebook (truncated JSON)",
