@@ -20,6 +20,7 @@ from inn_course import notebooks, practice, selfstudy, submissions
 from inn_course.paths import REPO_ROOT, CourseLayout
 
 from .submissions import variants
+from .submissions.catalogue import with_answers
 
 from .browser.chromium import CHROMIUM, CHROMIUM_ARGS, MISSING
 
@@ -43,11 +44,8 @@ def _practice_tried(repo: CourseLayout):
     """The practice edition as a learner leaves it: Q5 answered wrongly (no odd-channel check), Q6 right, Q7 not yet."""
     nb = selfstudy.practice_notebook(notebooks.read(repo.release_notebook), notebooks.read(repo.source_notebook))
     reference = submissions.sample(repo, "reference")
-    answers = {"q05_split_answer": variants.SPLIT_NO_ODD_CHECK.strip("\n"),
-               "q06_invertible_layer_answer": reference.cells[notebooks.index_of(reference, "q06_invertible_layer_answer")].source}
-    for cell in nb.cells:
-        cell.source = answers.get(cell.id, cell.source)
-    return nb
+    return with_answers(nb, {"q05_split_answer": variants.SPLIT_NO_ODD_CHECK, "q06_invertible_layer_answer":
+                             reference.cells[notebooks.index_of(reference, "q06_invertible_layer_answer")].source})
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ from inn_course.api import prepare_environment, unix_socket_kernels
 from inn_course.paths import REPO_ROOT
 
 from .submissions import variants
+from .submissions.catalogue import with_answers
 
 
 def _practice(repo):
@@ -128,11 +129,9 @@ def answered(repo, tmp_path_factory):
     reference = notebooks.read(repo.root / "submitted" / "reference" / repo.assignment / f"{repo.assignment}.ipynb")
     answers = {c.id: c.source for c in reference.cells if c.metadata.get("nbgrader", {}).get("solution")
                and c.cell_type == "code"}
-    answers["q05_split_answer"] = variants.SPLIT_NO_ODD_CHECK.strip("\n")
+    answers["q05_split_answer"] = variants.SPLIT_NO_ODD_CHECK
     del answers["q09_exact_inverse_answer"]
-    for cell in nb.cells:
-        if cell.id in answers:
-            cell.source = answers[cell.id]
+    nb = with_answers(nb, answers)
     folder = tmp_path_factory.mktemp("practice")
     path = folder / "practice.ipynb"
     notebooks.write(nb, path)
