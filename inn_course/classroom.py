@@ -229,7 +229,7 @@ def run_worker(course: Path, template: Path, student: str, results: Path, use_sa
             kernel = box.close() if box else {}
         flags = ([f"submitted files refused ({'; '.join(refused[:3])})"] if refused else []) + outcome.flags
         if kernel.get("out_of_memory"):
-            flags.append(f"the kernel reached its memory limit ({sandbox.Limits().memory / GiB:g} GB)")
+            flags.append(f"the kernel reached its memory limit ({box.limits.memory / GiB:g} GB)")
         result = StudentResult(student, "graded" if outcome.success else "not graded", outcome.score,
                                outcome.max_score, outcome.cells, outcome.max_points, flags=flags,
                                timestamp=_submitted_timestamp(layout, student),

@@ -190,9 +190,10 @@ def _cmd_check(layout: CourseLayout, args) -> int:
     if not args.notebook.is_file():
         print(f"no notebook at {args.notebook}", file=sys.stderr)
         return 2
-    by_hand = sum(float(c.metadata["nbgrader"].get("points", 0)) for c in notebooks.read(args.notebook).cells
-                  if c.metadata.get("nbgrader", {}).get("task") or (c.metadata.get("nbgrader", {}).get("solution")
-                                                                   and c.metadata["nbgrader"].get("grade")))
+    nb = notebooks.read(args.notebook)
+    autograded = notebooks.autograded_cells(nb)
+    by_hand = sum(float(notebooks.nbgrader(cell).get("points", 0))
+                  for gid, cell in notebooks.graded_cells(nb).items() if gid not in autograded)
     print(f"checking {args.notebook.name}: Run All in a fresh kernel, then the course's tests of each question ...",
           flush=True)
     reports = practice.check_notebook(args.notebook, layout, timeout=args.timeout)

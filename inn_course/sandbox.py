@@ -353,13 +353,13 @@ class KernelSandbox:
             ended = cgroups.scope_result(self.cgroup_name)  # "oom-kill" when the limit killed it
             cgroups.stop_scope(self.cgroup_name)
             return {"memory_peak": None, "out_of_memory": ended == "oom-kill",
-                    "memory_bound": f"a systemd scope of its own (cgroup v2, {Limits().memory / GiB:g} GB)"}
+                    "memory_bound": f"a systemd scope of its own (cgroup v2, {self.limits.memory / GiB:g} GB)"}
         group = self.group()
         if group is None:
             return {"memory_bound": "rlimits only (no control group could be made here: not root, or the "
                                     "cgroup tree offers no memory controller)"}
         report = {"memory_peak": group.memory_peak(), "out_of_memory": group.out_of_memory(),
-                  "memory_bound": f"a control group of its own (cgroup v{group.version}, {Limits().memory / GiB:g} GB)"}
+                  "memory_bound": f"a control group of its own (cgroup v{group.version}, {self.limits.memory / GiB:g} GB)"}
         group.kill_and_remove()
         return report
 

@@ -158,11 +158,10 @@ def practice_notebook(release: nbformat.NotebookNode, source: nbformat.NotebookN
     """The student version with, after each autograded question, its check and its model answer, collapsed."""
     nb = copy.deepcopy(release)
     solutions = {cell.id: cell for cell in source.cells}
-    tests = {cell.id for cell in nb.cells if cell.metadata.get("nbgrader", {}).get("grade")
-             and not cell.metadata["nbgrader"].get("solution") and cell.cell_type == "code"}
+    tests = set(notebooks.autograded_cells(nb))  # grade ids, which are the cells' ids in this lab
     cells, pending, task = [], [], None
     for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
+        meta = notebooks.nbgrader(cell)
         if cell.id == GRADING_CELL:
             setup = nbformat.v4.new_code_cell(PRACTICE_SETUP, id="practice-setup")
             setup.metadata = {"tags": [practice.CHECK_TAG]}

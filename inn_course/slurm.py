@@ -185,9 +185,10 @@ def _records(job: str) -> list[dict[str, str]]:
         records = []
         for line in _run(["sacct", "-n", "-P", "-X", "-j", job, "-o", "JobID,State"]).splitlines():
             job_id, state = (line.split("|") + [""])[:2]
-            task = job_id.split("_")[1] if "_" in job_id else ""
-            records.append({"JobId": job_id, "JobState": (state.split() or ["UNKNOWN"])[0], "ArrayTaskId": task}
-                           if task else {"JobId": job_id, "JobState": (state.split() or ["UNKNOWN"])[0]})
+            record = {"JobId": job_id, "JobState": (state.split() or ["UNKNOWN"])[0]}
+            if "_" in job_id:  # a task of an array: <job>_<index>
+                record["ArrayTaskId"] = job_id.split("_")[1]
+            records.append(record)
         return records
     except SlurmError:
         return []

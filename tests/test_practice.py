@@ -27,15 +27,10 @@ def _practice(repo):
     return selfstudy.practice_notebook(notebooks.read(repo.release_notebook), notebooks.read(repo.source_notebook))
 
 
-def _test_ids(nb) -> list[str]:
-    return [c.id for c in nb.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")
-            and not c.metadata["nbgrader"].get("solution")]
-
-
 def test_each_question_is_followed_by_its_check_and_each_answer_by_its_model_collapsed(repo):
     nb, source = _practice(repo), notebooks.read(repo.source_notebook)
     ids = [c.id for c in nb.cells]
-    for test in _test_ids(nb):
+    for test in notebooks.autograded_cells(nb):
         check = nb.cells[ids.index(test) + 1]
         assert check.source == f'check("{test}")' and practice.CHECK_TAG in check.metadata["tags"]
     models = {c.id: c for c in nb.cells if practice.MODEL_TAG in c.metadata.get("tags", [])}

@@ -36,8 +36,7 @@ def test_the_page_has_every_entry_and_no_commit_hash_or_issue_number():
     issues = re.findall(r"(?i)\bissues? #?\d+|#\d+\b", page)
     assert not hashes and not issues, (hashes, issues)
     for name in timings.SECTIONS:
-        section = page.split(f"## {timings.SECTIONS[name][0]}\n", 1)[1].split("\n## ", 1)[0]
-        assert f"Measured {data[name]['measured']} on " in section, name
+        assert f"Measured {data[name]['measured']} on " in _section(page, name), name
 
 
 def test_check_fails_on_a_stale_page_and_says_to_run_make_timings(tmp_path, capsys):
