@@ -15,7 +15,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from inn_course import bundle, lint, notebooks, practice, selfstudy
+from inn_course import bundle, lint, notebooks, practice, selfstudy, submissions
 from inn_course.api import prepare_environment, unix_socket_kernels
 from inn_course.paths import REPO_ROOT
 
@@ -121,7 +121,7 @@ class LabClient(NotebookClient):
 def answered(repo, tmp_path_factory):
     """The practice edition answered with the reference, but Q5 without its odd-channel check and Q9 left as given."""
     nb = _practice(repo)
-    reference = notebooks.read(repo.root / "submitted" / "reference" / repo.assignment / f"{repo.assignment}.ipynb")
+    reference = submissions.sample(repo, "reference")
     answers = {c.id: c.source for c in reference.cells if c.metadata.get("nbgrader", {}).get("solution")
                and c.cell_type == "code"}
     answers["q05_split_answer"] = variants.SPLIT_NO_ODD_CHECK
