@@ -11,7 +11,8 @@ with every figure, without installing anything:
   on how to use this edition (``OPENING``): a self-learner is not graded;
 - followed by a *going further* part that is in no other edition
   (``lab/<assignment>_going_further.py``, compiled as the lab is: backprop
-  without stored activations, the i-ResNet's log-determinant);
+  without stored activations, the i-ResNet's log-determinant, a density
+  learned by a small i-ResNet flow);
 - executed top to bottom in a fresh kernel, then exported to one HTML page that
   needs no network: every image embedded, MathJax (vendored, see
   ``inn_course/vendor/README.md``) inlined to render the maths, nothing fetched

@@ -1,10 +1,12 @@
 # %% [markdown] {"id": "further"}
 # # Going further (self-study; not graded)
 #
-# Two results the papers are known for, made concrete on the networks of this
-# lab: what exact invertibility buys in training (memory that does not grow
-# with depth), and what the i-ResNet's contraction buys (a log-determinant that
-# a power series computes, hence densities). Both run in a few seconds.
+# Three results the papers are known for, made concrete on the networks of
+# this lab: what exact invertibility buys in training (memory that does not
+# grow with depth), what the i-ResNet's contraction buys (a log-determinant
+# that a power series computes), and what that log-determinant is for (a
+# density, learned by a small i-ResNet). The first two run in a few seconds;
+# the third trains for 1,000 steps and prints how long that took.
 
 # %% [markdown] {"id": "further-memory-md"}
 # ## 1. Backpropagation without storing activations
@@ -272,3 +274,220 @@ plt.show()
 # term and reweighting); the i-RevNet's additive
 # couplings, by contrast, have $\log|\det| = 0$ for free, and must get their
 # change of volume elsewhere (Q17's model answer).
+
+# %% [markdown] {"id": "further-density-md"}
+# ## 3. A density, learned by an i-ResNet
+#
+# With the log-determinant, an i-ResNet is a **normalizing flow**: for $\Phi =
+# \phi_T \circ \dots \circ \phi_1$, $\phi_t(x) = x + F_t(x)$, and a standard
+# normal $p_Z$ on its output, the change of variables gives every point a
+# density,
+#
+# $$\log p(x) = \log p_Z(\Phi(x)) + \sum_{t=1}^{T} \log\det\big(I + J_{F_t}(x_{t-1})\big), \qquad x_0 = x,\ x_t = \phi_t(x_{t-1}),$$
+#
+# and training is maximum likelihood. Sampling runs the flow backwards: draw
+# $z \sim p_Z$ and invert each block by the fixed-point iteration of Q11.
+#
+# Here in two dimensions, on points scattered around two interleaved half
+# circles ("two moons"). Each branch is a small dense network, $F_t(x) = W_2\,
+# \mathrm{ELU}(W_1 x + b_1) + b_2$ with 32 hidden units, and there are $T =
+# 16$ blocks. Three choices differ from the classifier's blocks, each for a
+# reason:
+#
+# - **ELU instead of ReLU.** The density contains $J_F$, and training it
+#   differentiates $J_F$ once more. With ReLU, $J_F$ is piecewise constant: the
+#   density would be a patchwork and its gradient with respect to the first
+#   layer's weights zero almost everywhere. ELU is smooth where it matters and
+#   still 1-Lipschitz.
+# - **The exact spectral norm.** $\mathrm{Lip}(F) \le \|W_2\|_2\,\|W_1\|_2$, and
+#   for a $32 \times 2$ matrix the norm is its largest singular value, computed
+#   exactly (`torch.linalg.matrix_norm(W, 2)`; Q12's FFT is what makes the same
+#   bound affordable for a convolution). `normalize` scales each matrix to at
+#   most $\sqrt\rho$ after every optimiser step, as `train_norm` does, so
+#   $\mathrm{Lip}(F) \le \rho = 0.95$.
+# - **The exact log-determinant for training.** In $d = 2$ the determinant of
+#   $I + J_F$ costs nothing and $J_F = W_2\,\mathrm{diag}(\mathrm{ELU}'(W_1 x +
+#   b_1))\,W_1$ is known in closed form, so the training loss uses it and
+#   avoids the truncated series' bias. The density plotted below is then
+#   computed as in item 2, by the power series (exact traces of the $2 \times
+#   2$ powers), and checked against the exact value on the whole grid.
+
+# %% {"id": "further-density-code"}
+import math
+
+
+def two_moons(n: int) -> torch.Tensor:
+    """n points near two interleaved half circles, with noise, roughly standardised: shape (n, 2)."""
+    angle = torch.rand(n) * math.pi
+    upper = torch.rand(n) < 0.5
+    x = torch.where(upper, torch.cos(angle), 1 - torch.cos(angle))
+    y = torch.where(upper, torch.sin(angle), 0.5 - torch.sin(angle))
+    points = torch.stack([x, y], dim=1) + 0.08 * torch.randn(n, 2)
+    return (points - torch.tensor([0.5, 0.25])) / torch.tensor([0.87, 0.5])
+
+
+class DenseResidual(nn.Module):
+    """x + F(x), F(x) = W2 ELU(W1 x + b1) + b2; Lip(F) <= rho after normalize(); inverse by fixed-point iteration."""
+
+    def __init__(self, width: int = 32):
+        super().__init__()
+        self.inner = nn.Linear(2, width)
+        self.outer = nn.Linear(width, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.outer(F.elu(self.inner(x)))
+
+    def jacobian(self, x: torch.Tensor) -> torch.Tensor:
+        """J_F at every point, shape (n, 2, 2): W2 diag(ELU'(W1 x + b1)) W1."""
+        h = self.inner(x)
+        slope = torch.where(h > 0, torch.ones_like(h), torch.exp(h))  # ELU'(h)
+        return self.outer.weight @ (slope[:, :, None] * self.inner.weight)
+
+    @torch.no_grad()
+    def normalize(self, rho: float = 0.95) -> None:
+        for layer in (self.inner, self.outer):
+            norm = torch.linalg.matrix_norm(layer.weight, 2)
+            if norm > rho ** 0.5:
+                layer.weight.mul_(rho ** 0.5 / norm)
+
+    @torch.no_grad()
+    def inverse(self, y: torch.Tensor, tol: float = 1e-6, max_iter: int = 1000) -> tuple[torch.Tensor, int]:
+        """The x with x + F(x) = y, and the number of iterations it took."""
+        x = y.clone()
+        for iteration in range(1, max_iter + 1):
+            x_next = y - (self(x) - x)
+            step = float((x_next - x).abs().max())
+            x = x_next
+            if step <= tol * (float(y.abs().max()) + 1e-12):
+                break
+        return x, iteration
+
+
+def exact_log_det(J: torch.Tensor) -> torch.Tensor:
+    return torch.linalg.slogdet(torch.eye(2) + J).logabsdet
+
+
+def series_log_det(J: torch.Tensor, n_terms: int) -> torch.Tensor:
+    """Item 2's power series, sum_k (-1)^(k+1) tr(J^k) / k, with exact traces (cheap for 2 x 2)."""
+    total, power = torch.zeros(J.shape[0]), torch.eye(2).expand_as(J)
+    for k in range(1, n_terms + 1):
+        power = power @ J
+        total = total + (-1) ** (k + 1) * power.diagonal(dim1=1, dim2=2).sum(1) / k
+    return total
+
+
+class Flow(nn.Module):
+    def __init__(self, n_blocks: int = 16):
+        super().__init__()
+        self.blocks = nn.ModuleList(DenseResidual() for _ in range(n_blocks))
+        self.normalize()
+
+    def normalize(self, rho: float = 0.95) -> "Flow":
+        for block in self.blocks:
+            block.normalize(rho)
+        return self
+
+    def log_prob(self, x: torch.Tensor, log_det=exact_log_det) -> torch.Tensor:
+        total = torch.zeros(x.shape[0])
+        for block in self.blocks:
+            total = total + log_det(block.jacobian(x))
+            x = block(x)
+        return total - 0.5 * (x ** 2).sum(1) - math.log(2 * math.pi)
+
+    @torch.no_grad()
+    def sample(self, n: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """n points x = Phi^{-1}(z), their z, and the most iterations a block needed."""
+        z = torch.randn(n, 2)
+        x, most = z, 0
+        for block in reversed(self.blocks):
+            x, iterations = block.inverse(x)
+            most = max(most, iterations)
+        return x, z, most
+
+
+torch.manual_seed(0)
+train_points, test_points = two_moons(4096), two_moons(2048)
+flow = Flow()
+first, some = flow.blocks[0], test_points[:100]
+with torch.no_grad():
+    autograd_J = torch.func.vmap(torch.func.jacrev(first))(some) - torch.eye(2)  # the Jacobian of x + F(x), minus I
+    print(f"J_F in closed form against autograd's: largest difference {float((first.jacobian(some) - autograd_J).abs().max()):.1e}")
+
+optimizer = optim.Adam(flow.parameters(), lr=0.01)
+steps = 1000
+schedule = optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
+start = time.perf_counter()
+for step in range(steps):
+    batch = train_points[torch.randint(0, len(train_points), (256,))]
+    loss = -flow.log_prob(batch).mean()  # maximum likelihood
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    schedule.step()
+    flow.normalize()
+print(f"trained: {steps} steps in {time.perf_counter() - start:.0f} s")
+
+# %% [markdown] {"id": "further-density-measure-md"}
+# How good is the density? The mean log-likelihood of 2,048 held-out points
+# (in nats per point; higher is better) against the best single Gaussian (the
+# data's own mean and covariance), the largest difference on a $150 \times 150$
+# grid between the series' log-density and the exact one, and samples drawn by
+# inverting the flow, with the round trip $\Phi(\Phi^{-1}(z)) - z$.
+
+# %% {"id": "further-density-plot", "tags": ["figure"]}
+with torch.no_grad():
+    centred = test_points - test_points.mean(0)
+    gaussian = torch.distributions.MultivariateNormal(test_points.mean(0), centred.T @ centred / len(centred))
+    print(f"held-out log-likelihood (nats per point): i-ResNet flow {float(flow.log_prob(test_points).mean()):.3f}, "
+          f"one Gaussian {float(gaussian.log_prob(test_points).mean()):.3f}")
+
+    side = torch.linspace(-2.5, 2.5, 150)
+    grid = torch.stack(torch.meshgrid(side, side, indexing="xy"), dim=-1).reshape(-1, 2)
+    exact = flow.log_prob(grid)
+    for n_terms in (5, 10, 40):
+        series = flow.log_prob(grid, log_det=lambda J: series_log_det(J, n_terms))
+        print(f"log-density by the series, {n_terms:2d} terms per block: largest difference from exact "
+              f"{float((series - exact).abs().max()):.1e}")
+    norms = torch.linalg.matrix_norm(torch.cat([block_t.jacobian(grid) for block_t in flow.blocks]), 2)
+    print(f"||J_F||_2 over the grid and the blocks: at most {float(norms.max()):.3f} (rho = 0.95)")
+
+    samples, z, most = flow.sample(2000)
+    round_trip = samples
+    for block_t in flow.blocks:
+        round_trip = block_t(round_trip)
+    print(f"sampling: at most {most} fixed-point iterations per block; "
+          f"round trip |Phi(Phi^-1(z)) - z| at most {float((round_trip - z).abs().max()):.1e}")
+
+fig, (data_ax, density_ax, sample_ax) = plt.subplots(1, 3, figsize=(13, 4))
+data_ax.scatter(test_points[:, 0], test_points[:, 1], s=1)
+data_ax.set_title("Held-out data")
+image = density_ax.imshow(series.exp().reshape(150, 150), origin="lower", extent=(-2.5, 2.5, -2.5, 2.5))
+fig.colorbar(image, ax=density_ax, label="density p(x)")
+density_ax.set_title("Learned density (series, 40 terms)")
+sample_ax.scatter(samples[:, 0], samples[:, 1], s=1, color="tab:orange")
+sample_ax.set_title(r"Samples $\Phi^{-1}(z)$, $z \sim N(0, I)$")
+for axes in (data_ax, density_ax, sample_ax):
+    axes.set(xlim=(-2.5, 2.5), ylim=(-2.5, 2.5), xlabel="$x_1$", ylabel="$x_2$", aspect="equal")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown] {"id": "further-density-comment"}
+# The flow gives the held-out points a mean log-likelihood of $-1.856$ nats
+# against $-2.733$ for the best single Gaussian. The density follows both
+# moons. A flow maps the whole plane onto the whole plane, so its density is
+# positive everywhere and the gap between the moons must be carved by
+# stretching space there; this small flow leaves a faint bridge, visible in
+# the density and in the samples that fall between the moons.
+#
+# The series needs many terms here. With $\|J_F\|_2$ up to $0.934$ on the
+# grid (close to $\rho = 0.95$, which lets each block do more), it converges at
+# about that rate: 5 terms per block are off by $1.2$ nats somewhere on the
+# grid, 10 terms by $0.50$, 40 terms by $1.7 \times 10^{-2}$. Training on a
+# 5-term series would have maximised a biased objective (the bias Residual
+# Flows remove); in two dimensions the exact determinant was free, in 784 the
+# choice of $\rho$ is a trade between what a block can express and how many
+# terms (and probes) its log-determinant needs.
+#
+# Sampling inverts each block by fixed-point iteration in at most 122
+# iterations, slowly for the same reason, and $\Phi(\Phi^{-1}(z))$ returns to
+# $z$ within $1.8 \times 10^{-5}$ (float32).

@@ -60,7 +60,7 @@ def test_problems_finds_errors_and_missing_figures(repo):
 
 
 def test_going_further_ends_the_executed_edition_and_no_other(repo):
-    """The going-further part is the self-study edition's own: executed there, with its two figures, and in
+    """The going-further part is the self-study edition's own: executed there, with its three figures, and in
     neither the source, the release nor the practice edition; changing it makes the edition stale."""
     further = selfstudy.going_further(repo)
     ids = [c.id for c in further]
@@ -68,7 +68,7 @@ def test_going_further_ends_the_executed_edition_and_no_other(repo):
     edition = notebooks.read(selfstudy.edition_paths(repo).notebook)
     assert [c.id for c in edition.cells[-len(ids):]] == ids
     figures = [c for c in edition.cells[-len(ids):] if selfstudy.FIGURE_TAG in c.metadata.get("tags", [])]
-    assert len(figures) == 2 and all(any("image/png" in o.get("data", {}) for o in c.outputs) for c in figures)
+    assert len(figures) == 3 and all(any("image/png" in o.get("data", {}) for o in c.outputs) for c in figures)
     for other in (repo.source_notebook, repo.release_notebook, selfstudy.edition_paths(repo).practice):
         assert not set(ids) & {c.id for c in notebooks.read(other).cells}, f"{other.name} holds going-further cells"
     assert "class ReversibleStack" not in repo.release_notebook.read_text()
