@@ -18,11 +18,18 @@ per kernel (``systemd-run --scope`` with ``MemoryMax`` and ``TasksMax``,
 ``scope_argv``) instead of making folders itself, and a scope is stopped with
 ``systemctl stop``. That path cannot run on the machines the suite runs on (no
 systemd as PID 1): its commands are tested, not its effect.
+
+The tree is ``/sys/fs/cgroup`` unless ``INN_COURSE_CGROUP_TREE`` names another
+mount (``tree()``): a cgroup2 mount, or a folder where the v1 ``memory`` and
+``pids`` hierarchies are mounted. Anything else (a folder someone made) is no
+tree at all: root never writes where the mount table does not show cgroupfs.
+The tests use it to grade a class on a real cgroup2 mount.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -35,6 +42,8 @@ PREFIX = "inn-course"
 SYSTEMD = Path("/run/systemd/system")  # a folder only while systemd is PID 1 (what sd_booted() checks)
 SLICE = "inncourse.slice"  # the kernels' scopes: /sys/fs/cgroup/inncourse.slice/inncourse-<name>.scope
 SYSTEM_PATH = "/usr/bin:/bin"  # where root looks for systemd's tools (never the caller's PATH)
+TREE_ENV = "INN_COURSE_CGROUP_TREE"  # another mounted cgroup tree to use instead of ROOT
+CONTROLLERS = ("memory", "pids")  # what a kernel's group must bound
 
 
 @dataclass(frozen=True)
@@ -103,6 +112,51 @@ class Cgroup:
                 folder.rmdir()
             except OSError:
                 pass
+
+
+def tree() -> Path | None:
+    """The cgroup tree kernels' groups go in: ROOT, or the mount ``INN_COURSE_CGROUP_TREE`` names (None when
+    it names anything the mount table does not show as cgroupfs)."""
+    configured = os.environ.get(TREE_ENV)
+    if not configured:
+        return ROOT
+    path = Path(os.path.abspath(configured))
+    return path if mounted(path) else None
+
+
+def _mount_types() -> dict[str, str]:
+    """Mount point -> file-system type, from this process's mount table."""
+    found = {}
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields, _, rest = line.partition(" - ")
+        point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields.split()[4])  # "\040": a space
+        found[point] = rest.split()[0] if rest else ""
+    return found
+
+
+def mounted(root: Path) -> bool:
+    """Is ``root`` a cgroup2 mount, or a folder holding the v1 memory and pids hierarchies' mounts?"""
+    types = _mount_types()
+    return types.get(str(root)) == "cgroup2" or all(types.get(str(root / c)) == "cgroup" for c in CONTROLLERS)
+
+
+def unavailable(root: Path | None) -> str:
+    """Why ``create`` can make no group in ``root``, as far as can be told without making one ('' if it can)."""
+    if root is None:
+        return f"{TREE_ENV}={os.environ.get(TREE_ENV)} is not a mounted cgroup tree"
+    layout = version(root)
+    if layout is None:
+        return f"no cgroup tree at {root}"
+    if layout == 2:
+        try:
+            offered = set((_v2_base(root).parent / "cgroup.controllers").read_text().split())
+        except OSError as error:
+            return f"the cgroup v2 tree at {root} cannot be read ({error.strerror})"
+        missing = [c for c in CONTROLLERS if c not in offered]
+        if missing:
+            others = f"only {', '.join(sorted(offered))}" if offered else "none at all"
+            return f"the cgroup v2 tree at {root} offers no {' or '.join(missing)} controller, {others}"
+    return ""
 
 
 def systemd_manages(root: Path = ROOT, marker: Path = SYSTEMD) -> bool:
@@ -189,7 +243,7 @@ def create(name: str, memory: int, processes: int, root: Path = ROOT) -> Cgroup 
 
 def _create_v1(name: str, memory: int, processes: int, root: Path) -> Cgroup:
     folders = []
-    for controller in ("memory", "pids"):
+    for controller in CONTROLLERS:
         folder = root / controller / PREFIX / name
         folder.mkdir(parents=True, exist_ok=True)
         folders.append(folder)
@@ -204,8 +258,8 @@ def _create_v1(name: str, memory: int, processes: int, root: Path) -> Cgroup:
 
 def _create_v2(name: str, memory: int, processes: int, root: Path) -> Cgroup | None:
     parent = _v2_base(root)
-    wanted = {"memory", "pids"}
-    if not wanted <= set((parent.parent / "cgroup.controllers").read_text().split()):
+    wanted = set(CONTROLLERS)
+    if unavailable(root):
         return None  # this tree cannot bound memory or processes (rlimits do): nothing is made in it
     parent.mkdir(exist_ok=True)
     enabled = set((parent / "cgroup.subtree_control").read_text().split())
@@ -226,7 +280,7 @@ def find(name: str, root: Path = ROOT) -> Cgroup | None:
     if layout == 2:
         folders = (_v2_base(root) / name,)
     elif layout == 1:
-        folders = tuple(root / controller / PREFIX / name for controller in ("memory", "pids"))
+        folders = tuple(root / controller / PREFIX / name for controller in CONTROLLERS)
     else:
         return None
     return Cgroup(layout, folders) if all(folder.is_dir() for folder in folders) else None
@@ -235,7 +289,7 @@ def find(name: str, root: Path = ROOT) -> Cgroup | None:
 def sweep(root: Path = ROOT, older_than: float = 600.0) -> int:
     """Remove the empty groups that killed graders left behind (older than ``older_than`` s); how many."""
     removed = 0
-    bases = [root / c / PREFIX for c in ("memory", "pids")] if version(root) == 1 else \
+    bases = [root / c / PREFIX for c in CONTROLLERS] if version(root) == 1 else \
         [_v2_base(root)] if version(root) == 2 else []
     for base in bases:
         if not base.is_dir():

@@ -403,8 +403,9 @@ def worker_command(layout: CourseLayout, template: Path, student: str, results: 
     argv += ["--bind", str(results), str(results),
              "--setenv", "TMPDIR", "/tmp", "--setenv", "HOME", "/tmp", "--chdir", "/tmp"]
     if os.geteuid() == 0:
-        if cgroups.version() is not None:
-            argv += ["--bind", str(cgroups.ROOT), str(cgroups.ROOT)]
+        tree = cgroups.tree()
+        if tree is not None and cgroups.version(tree) is not None:  # where the kernels' launchers make groups
+            argv += ["--bind", str(tree), str(tree)]
         for capability in WORKER_CAPABILITIES:
             argv += ["--cap-add", capability]
     else:
@@ -455,7 +456,8 @@ def _grade_class(layout, results, workers, shard, use_sandbox, student_timeout, 
     threads = max(1, available_cores() // workers)
     shutil.rmtree(results / ".work", ignore_errors=True)  # what killed workers of a run without sandbox left
     if use_sandbox and os.geteuid() == 0:
-        cgroups.sweep()
+        if cgroups.tree() is not None:
+            cgroups.sweep(cgroups.tree())
     duedate, granted = deadlines
     template = _template(layout, results, duedate)
     bar = Progress(len(students)) if progress else None

@@ -136,6 +136,8 @@ class LaunchSpec:
     uid: int
     cgroup: str | None  # name of the control group to create, or None
     read_only: list[str] = field(default_factory=list)
+    cgroup_tree: str = ""  # the cgroup tree to make it in ("" : none usable)
+    scoped: bool = False  # systemd owns the tree: ask it for a transient scope instead
 
 
 def bwrap_argv(spec: LaunchSpec, sources: dict[str, str], connection_fd: int, files: dict[str, int]) -> list[str]:
@@ -210,8 +212,8 @@ def launch(spec_path: str, connection_file: str) -> None:
     limits = Limits(**spec.limits)
     root = os.geteuid() == 0
     marker = os.environ.pop(SCOPED, None)
-    scoped = bool(spec.cgroup) and marker == spec.cgroup
-    if root and spec.cgroup and not scoped and cgroups.systemd_manages():
+    scoped = bool(spec.cgroup) and spec.scoped and marker == spec.cgroup  # running again, inside the scope
+    if root and spec.cgroup and spec.scoped and not scoped:
         # systemd owns the tree: it makes the kernel's group (a transient scope with the limits), and this
         # launcher starts again inside it, before it has opened or changed anything.
         os.environ[SCOPED] = spec.cgroup
@@ -235,7 +237,9 @@ def launch(spec_path: str, connection_file: str) -> None:
     sources = _stage([*spec.read_only, spec.sockets]) if root else {}
     argv = bwrap_argv(spec, sources, connection_fd, files)
 
-    group = cgroups.create(spec.cgroup, limits.memory, limits.processes) if spec.cgroup and root and not scoped else None
+    tree = Path(spec.cgroup_tree) if spec.cgroup_tree else None
+    group = cgroups.create(spec.cgroup, limits.memory, limits.processes, root=tree) \
+        if spec.cgroup and root and tree is not None and not spec.scoped else None
     if group is not None:
         group.join()
     # A group caps each kernel's processes; without one, RLIMIT_NPROC caps all of the kernel user's.
@@ -294,14 +298,15 @@ class KernelSandbox:
                  threads: int = 1, uid: int = NOBODY):
         self.root, self.workdir, self.limits = root, workdir, limits
         self.cgroup_name = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        # The launcher asks systemd for a scope on the same condition (root, a host systemd runs): systemd
+        self.tree = cgroups.tree()
+        # As root on a host systemd runs, its tree is systemd's: the launcher asks it for a scope. systemd
         # removes the scope when the kernel ends, so close() cannot find it, only ask systemd how it ended.
-        self.scoped = os.geteuid() == 0 and cgroups.systemd_manages()
+        self.scoped = os.geteuid() == 0 and self.tree == cgroups.ROOT and cgroups.systemd_manages()
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.spec = LaunchSpec(
             workdir=str(workdir), sockets=str(root / "sockets"), files=self._files(files), env=environment(threads),
             limits=asdict(limits), uid=uid, cgroup=self.cgroup_name,
-            read_only=[str(p) for p in read_only_paths()])
+            read_only=[str(p) for p in read_only_paths()], cgroup_tree=str(self.tree or ""), scoped=self.scoped)
 
     def _files(self, folder: Path | None) -> list[tuple[str, str]]:
         """The student's submitted files (regular files only: the folder is a safe copy)."""
@@ -336,7 +341,9 @@ class KernelSandbox:
 
     def group(self) -> cgroups.Cgroup | None:
         """The kernel's control group, if the launcher made one (or systemd did, as a scope, while it runs)."""
-        return cgroups.find(self.cgroup_name) or cgroups.find_scope(self.cgroup_name)
+        if self.scoped:
+            return cgroups.find_scope(self.cgroup_name)
+        return cgroups.find(self.cgroup_name, self.tree) if self.tree is not None else None
 
     def close(self) -> dict:
         """Kill whatever the kernel left, remove its group; report its peak memory and whether it ran out.
@@ -356,8 +363,9 @@ class KernelSandbox:
                     "memory_bound": f"a systemd scope of its own (cgroup v2, {self.limits.memory / GiB:g} GB)"}
         group = self.group()
         if group is None:
-            return {"memory_bound": "rlimits only (no control group could be made here: not root, or the "
-                                    "cgroup tree offers no memory controller)"}
+            why = "not root" if os.geteuid() != 0 else \
+                cgroups.unavailable(self.tree) or f"the cgroup tree at {self.tree} refused a group"
+            return {"memory_bound": f"rlimits only ({why})"}
         report = {"memory_peak": group.memory_peak(), "out_of_memory": group.out_of_memory(),
                   "memory_bound": f"a control group of its own (cgroup v{group.version}, {self.limits.memory / GiB:g} GB)"}
         group.kill_and_remove()

@@ -55,13 +55,33 @@ def test_v2_group_is_made_beside_the_graders_own_with_controllers_enabled(tmp_pa
     assert group.out_of_memory()
 
 
+def test_only_a_mounted_tree_may_be_named_and_each_missing_piece_is_said(tmp_path, monkeypatch):
+    """INN_COURSE_CGROUP_TREE names another tree only if the mount table shows cgroupfs there: a folder laid
+    out like one (which anyone could make) is no tree, and every reason for no group reads as one line."""
+    monkeypatch.delenv(cgroups.TREE_ENV, raising=False)
+    assert cgroups.tree() == cgroups.ROOT
+    (tmp_path / "cgroup.controllers").write_text("memory pids\n")
+    monkeypatch.setenv(cgroups.TREE_ENV, str(tmp_path))
+    assert cgroups.tree() is None and not cgroups.mounted(tmp_path)
+    assert cgroups.unavailable(None) == f"INN_COURSE_CGROUP_TREE={tmp_path} is not a mounted cgroup tree"
+    assert cgroups.unavailable(tmp_path / "nothing") == f"no cgroup tree at {tmp_path / 'nothing'}"
+    assert cgroups.unavailable(tmp_path) == ""  # as far as can be told: create() would try
+    (tmp_path / "cgroup.controllers").write_text("cpu pids\n")
+    assert cgroups.unavailable(tmp_path) == f"the cgroup v2 tree at {tmp_path} offers no memory controller, only cpu, pids"
+    (tmp_path / "cgroup.controllers").write_text("")
+    assert cgroups.unavailable(tmp_path).endswith("offers no memory or pids controller, none at all")
+    assert cgroups.create("k4", MiB, 8, root=tmp_path) is None and not (tmp_path / cgroups.PREFIX).exists()
+    if cgroups.version() == 1:  # this machine: the v1 hierarchies are mounted under /sys/fs/cgroup
+        assert cgroups.mounted(cgroups.ROOT)
+
+
 def test_no_cgroup_tree_means_no_group(tmp_path):
     """Where there is no cgroup tree, is the answer None (the sandbox then falls back to rlimits)?"""
     (tmp_path / "memory").mkdir()  # one v1 controller is not a usable layout
     assert cgroups.version(tmp_path) is None and cgroups.create("k3", MiB, 8, root=tmp_path) is None
 
 
-def test_a_real_v2_tree_without_memory_or_pids_gets_no_group_and_nothing_written(tmp_path):
+def test_a_real_v2_tree_without_memory_or_pids_gets_no_group_and_nothing_written(tmp_path, monkeypatch):
     """On a real cgroup2 tree (mounted here: it offers only the controllers v1 does not hold, hugetlb on these
     machines), a kernel's group is made where the grader's own group is, inside the tree, and only when the
     tree can bound memory and processes; otherwise nothing is written and the sandbox keeps its rlimits.
@@ -93,7 +113,23 @@ def test_a_real_v2_tree_without_memory_or_pids_gets_no_group_and_nothing_written
         else:
             assert group is None and cgroups.find("k-real", root=tree) is None
             assert not (tree / cgroups.PREFIX).exists()  # nothing made in the tree
+            missing = " or ".join(c for c in cgroups.CONTROLLERS if c not in offered)
+            assert cgroups.unavailable(tree).startswith(f"the cgroup v2 tree at {tree} offers no {missing} controller")
+            # What a group does on a real v2 tree, without limits to set: join, list, kill, remove, sweep.
+            folder = tree / cgroups.PREFIX / "k-hand"
+            folder.mkdir(parents=True)
+            made = cgroups.Cgroup(2, (folder,))
+            sleeper = subprocess.Popen(["sleep", "30"])
+            made.join(sleeper.pid)
+            assert made.pids() == {sleeper.pid} and cgroups.find("k-hand", root=tree) == made
+            made.kill_and_remove()
+            assert sleeper.wait(5) == -9 and not folder.exists()
+            (tree / cgroups.PREFIX / "k-left").mkdir()
+            assert cgroups.sweep(tree, older_than=0) == 1 and not (tree / cgroups.PREFIX / "k-left").exists()
+            (tree / cgroups.PREFIX).rmdir()
         assert not (tmp_path / cgroups.PREFIX).exists()  # nor above it
+        monkeypatch.setenv(cgroups.TREE_ENV, str(tree))
+        assert cgroups.tree() == tree  # a cgroup2 mount may be named as the grader's tree
     finally:
         subprocess.run(["umount", str(tree)], check=False)
 
@@ -147,9 +183,11 @@ def test_the_launcher_asks_systemd_for_the_kernels_scope_before_it_touches_anyth
     if os.geteuid() != 0:
         pytest.skip("the launcher asks systemd only as root")
     monkeypatch.setenv("JUPYTER_PATH", "")  # install() points it at the sandbox's kernelspec: put back after
-    box = sandbox.KernelSandbox(tmp_path / "box", tmp_path / "work")
-    box.install({})
+    monkeypatch.delenv(cgroups.TREE_ENV, raising=False)
     monkeypatch.setattr(cgroups, "systemd_manages", lambda *args: True)
+    box = sandbox.KernelSandbox(tmp_path / "box", tmp_path / "work")
+    assert box.spec.scoped  # the grader decides, and the launcher does as its spec says
+    box.install({})
     monkeypatch.delenv(sandbox.SCOPED, raising=False)
 
     class Exec(Exception):
@@ -177,6 +215,9 @@ def test_a_scoped_kernel_is_reported_from_what_systemd_says_once_its_scope_is_go
     if os.geteuid() != 0:
         pytest.skip("kernels get scopes only as root")
     monkeypatch.setattr(cgroups, "systemd_manages", lambda *args: True)
+    monkeypatch.setenv(cgroups.TREE_ENV, str(tmp_path))  # another tree than the host's is never systemd's
+    assert not sandbox.KernelSandbox(tmp_path / "other", tmp_path / "work").scoped
+    monkeypatch.delenv(cgroups.TREE_ENV)
     box = sandbox.KernelSandbox(tmp_path / "box", tmp_path / "work")
     monkeypatch.setattr(cgroups, "scope_result", lambda name: "oom-kill")
     stopped = []
