@@ -180,6 +180,16 @@ def scope_argv(name: str, memory: int, processes: int, command: list[str]) -> li
             "-p", f"MemoryMax={memory}", "-p", "MemorySwapMax=0", "-p", f"TasksMax={processes}", "--", *command]
 
 
+def adopt_argv(name: str, pid: int, memory: int, processes: int) -> list[str]:
+    """Ask systemd (over D-Bus, with ``busctl``) for a transient scope around the running process ``pid`` and
+    its future children, with these limits: ``scope_argv`` for a process that is already started (a hub's
+    server, which JupyterHub starts as its user)."""
+    return [_tool("busctl") or "/usr/bin/busctl", "call", "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+            "org.freedesktop.systemd1.Manager", "StartTransientUnit", "ssa(sv)a(sa(sv))", scope_unit(name), "fail",
+            "5", "PIDs", "au", "1", str(pid), "Slice", "s", SLICE, "MemoryMax", "t", str(memory),
+            "MemorySwapMax", "t", "0", "TasksMax", "t", str(processes), "0"]
+
+
 def find_scope(name: str, root: Path = ROOT) -> Cgroup | None:
     """The scope systemd made for the kernel ``name``, if it is there."""
     folder = root / SLICE / scope_unit(name)

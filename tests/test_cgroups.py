@@ -225,3 +225,57 @@ def test_a_scoped_kernel_is_reported_from_what_systemd_says_once_its_scope_is_go
     report = box.close()
     assert report["memory_bound"] == "a systemd scope of its own (cgroup v2, 4 GB)"
     assert report["out_of_memory"] is True and stopped == [box.cgroup_name]
+
+
+def test_a_hub_server_is_put_in_a_systemd_scope_and_stopped_through_systemd(monkeypatch):
+    """On a host systemd runs, the hub's spawner asks systemd (D-Bus) for a scope around the server it started
+    (never writing into systemd's tree), says so in the log, says when systemd refused, and stops the scope.
+    JupyterHub's own spawner is stood in for: what is tested is the course's part."""
+    import asyncio
+    import importlib
+    import sys
+    import types
+
+    from traitlets.config import LoggingConfigurable
+
+    class LocalProcessSpawner(LoggingConfigurable):  # JupyterHub's, as far as CourseSpawner uses it
+        mem_limit, pid = 2 * 1024 ** 3, 4242
+        user = types.SimpleNamespace(name="ann")
+
+        async def start(self):
+            return ("127.0.0.1", 8888)
+
+        async def stop(self, now=False):
+            pass
+
+    fake = types.ModuleType("jupyterhub.spawner")
+    fake.LocalProcessSpawner = LocalProcessSpawner
+    monkeypatch.setitem(sys.modules, "jupyterhub", types.ModuleType("jupyterhub"))
+    monkeypatch.setitem(sys.modules, "jupyterhub.spawner", fake)
+    monkeypatch.setitem(sys.modules, "inn_course.hub_spawner", None)  # imported afresh here, forgotten after
+    del sys.modules["inn_course.hub_spawner"]
+    hub_spawner = importlib.import_module("inn_course.hub_spawner")
+    monkeypatch.setattr(cgroups, "_tool", lambda name: f"/usr/bin/{name}")
+    assert cgroups.adopt_argv("hub-ann", 4242, 2 * 1024 ** 3, 512) == [
+        "/usr/bin/busctl", "call", "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+        "org.freedesktop.systemd1.Manager", "StartTransientUnit", "ssa(sv)a(sa(sv))", "inncourse-hub-ann.scope",
+        "fail", "5", "PIDs", "au", "1", "4242", "Slice", "s", "inncourse.slice", "MemoryMax", "t", "2147483648",
+        "MemorySwapMax", "t", "0", "TasksMax", "t", "512", "0"]
+
+    asked, stopped, logged = [], [], []
+    monkeypatch.setattr(cgroups, "systemd_manages", lambda *args: True)
+    monkeypatch.setattr(cgroups, "create", lambda *args, **kwargs: pytest.fail("wrote into systemd's tree"))
+    monkeypatch.setattr(cgroups, "stop_scope", stopped.append)
+    monkeypatch.setattr(cgroups, "adopt_argv", lambda *args: asked.append(args) or ["/bin/true"])
+    spawner = hub_spawner.CourseSpawner()
+    monkeypatch.setattr(spawner.log, "info", lambda *args: logged.append(("info", args[0] % args[1:])))
+    monkeypatch.setattr(spawner.log, "error", lambda *args: logged.append(("error", args[0] % args[1:])))
+    assert asyncio.run(spawner.start()) == ("127.0.0.1", 8888)
+    assert asked == [("hub-ann", 4242, 2 * 1024 ** 3, 512)] and stopped == ["hub-ann"]  # a stale scope first
+    assert logged == [("info", "ann's server (pid 4242) limited to 2147483648 bytes in inncourse-hub-ann.scope")]
+    monkeypatch.setattr(cgroups, "adopt_argv", lambda *args: ["/bin/sh", "-c", "echo Access denied >&2; exit 1"])
+    asyncio.run(spawner.start())
+    assert logged[-1] == ("error", "systemd made no scope for ann's server, which runs without its memory limit: "
+                                   "Access denied")
+    asyncio.run(spawner.stop())
+    assert stopped == ["hub-ann", "hub-ann", "hub-ann"]
