@@ -21,9 +21,11 @@ systemd as PID 1): its commands are tested, not its effect.
 
 The tree is ``/sys/fs/cgroup`` unless ``INN_COURSE_CGROUP_TREE`` names another
 mount (``tree()``): a cgroup2 mount, or a folder where the v1 ``memory`` and
-``pids`` hierarchies are mounted. Anything else (a folder someone made) is no
-tree at all: root never writes where the mount table does not show cgroupfs.
-The tests use it to grade a class on a real cgroup2 mount.
+``pids`` hierarchies are mounted, on a path only root can change. Anything
+else (a folder someone made, a link, files that claim another layout than the
+mount) is no tree at all (``refused_tree``): root never writes there. The
+variable is ignored on a host systemd runs. The tests use it to grade a class
+on a real cgroup2 mount.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import time
 from dataclasses import dataclass
@@ -43,6 +46,7 @@ SYSTEMD = Path("/run/systemd/system")  # a folder only while systemd is PID 1 (w
 SLICE = "inncourse.slice"  # the kernels' scopes: /sys/fs/cgroup/inncourse.slice/inncourse-<name>.scope
 SYSTEM_PATH = "/usr/bin:/bin"  # where root looks for systemd's tools (never the caller's PATH)
 TREE_ENV = "INN_COURSE_CGROUP_TREE"  # another mounted cgroup tree to use instead of ROOT
+REFUSED_ENV = "INN_COURSE_CGROUP_TREE_REFUSED"  # why the grader refused it, for a worker that cannot see it
 CONTROLLERS = ("memory", "pids")  # what a kernel's group must bound
 
 
@@ -115,35 +119,64 @@ class Cgroup:
 
 
 def tree() -> Path | None:
-    """The cgroup tree kernels' groups go in: ROOT, or the mount ``INN_COURSE_CGROUP_TREE`` names (None when
-    it names anything the mount table does not show as cgroupfs)."""
+    """The cgroup tree kernels' groups go in: ROOT, or the tree ``INN_COURSE_CGROUP_TREE`` names if
+    ``refused_tree`` finds nothing against it (else None: no groups). On a host systemd runs, the variable is
+    ignored: any cgroup2 mount there is a view of systemd's own hierarchy, which systemd alone writes."""
     configured = os.environ.get(TREE_ENV)
-    if not configured:
+    if not configured or systemd_manages():
         return ROOT
-    path = Path(os.path.abspath(configured))
-    return path if mounted(path) else None
+    return None if refused_tree(Path(configured)) else Path(configured)
 
 
-def _mount_types() -> dict[str, str]:
-    """Mount point -> file-system type, from this process's mount table."""
+def refused_tree(path: Path) -> str:
+    """What forbids ``path`` as the grader's tree ('' if nothing): it must be absolute, every folder on it
+    root's and writable by root alone (or sticky, as /tmp), and mounted as the layout its files claim
+    (a cgroup2 mount, or v1 mounts of memory and pids in it): root never writes where another user could
+    have put the folder, or a file that makes the tree look like another layout."""
+    if not path.is_absolute():
+        return "is not an absolute path"
+    for folder in (path, *path.parents):
+        try:
+            info = os.lstat(folder)
+        except OSError:
+            return "does not exist"
+        if stat.S_ISLNK(info.st_mode):
+            return f"goes through a link ({folder})"
+        if info.st_uid != 0 or (info.st_mode & 0o022 and not info.st_mode & stat.S_ISVTX):
+            return f"goes through a folder that is not root's alone ({folder})"
+    layout = mounted(path)
+    if layout is None:
+        return "is not a mounted cgroup tree"
+    if layout != version(path):
+        return f"is mounted as cgroup v{layout} but holds files of another layout"
+    return ""
+
+
+def _mount_types(table: str | None = None) -> dict[str, str]:
+    """Mount point -> file-system type, from this process's mount table (or ``table``, its text)."""
     found = {}
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+    for line in (Path("/proc/self/mountinfo").read_text() if table is None else table).splitlines():
         fields, _, rest = line.partition(" - ")
         point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields.split()[4])  # "\040": a space
         found[point] = rest.split()[0] if rest else ""
     return found
 
 
-def mounted(root: Path) -> bool:
-    """Is ``root`` a cgroup2 mount, or a folder holding the v1 memory and pids hierarchies' mounts?"""
+def mounted(root: Path) -> int | None:
+    """The cgroup layout the mount table shows at ``root``: 2 for a cgroup2 mount, 1 for a folder holding the
+    v1 memory and pids hierarchies' mounts, None for anything else."""
     types = _mount_types()
-    return types.get(str(root)) == "cgroup2" or all(types.get(str(root / c)) == "cgroup" for c in CONTROLLERS)
+    if types.get(str(root)) == "cgroup2":
+        return 2
+    return 1 if all(types.get(str(root / c)) == "cgroup" for c in CONTROLLERS) else None
 
 
 def unavailable(root: Path | None) -> str:
     """Why ``create`` can make no group in ``root``, as far as can be told without making one ('' if it can)."""
     if root is None:
-        return f"{TREE_ENV}={os.environ.get(TREE_ENV)} is not a mounted cgroup tree"
+        configured = os.environ.get(TREE_ENV, "")
+        why = os.environ.get(REFUSED_ENV) or refused_tree(Path(configured)) or "changed while grading"
+        return f"{TREE_ENV}={configured} {why}"
     layout = version(root)
     if layout is None:
         return f"no cgroup tree at {root}"

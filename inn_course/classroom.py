@@ -406,6 +406,8 @@ def worker_command(layout: CourseLayout, template: Path, student: str, results: 
         tree = cgroups.tree()
         if tree is not None and cgroups.version(tree) is not None:  # where the kernels' launchers make groups
             argv += ["--bind", str(tree), str(tree)]
+        elif tree is None:  # a tree named but refused: the worker cannot see it, so it is told why
+            argv += ["--setenv", cgroups.REFUSED_ENV, cgroups.refused_tree(Path(os.environ[cgroups.TREE_ENV]))]
         for capability in WORKER_CAPABILITIES:
             argv += ["--cap-add", capability]
     else:

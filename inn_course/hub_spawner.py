@@ -37,12 +37,12 @@ class CourseSpawner(LocalProcessSpawner):
         if self.mem_limit and cgroups.systemd_manages():
             await asyncio.to_thread(cgroups.stop_scope, self.group_name)  # a scope a lost server left: same name
             argv = cgroups.adopt_argv(self.group_name, self.pid, int(self.mem_limit), self.max_processes)
-            asked = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.DEVNULL,
-                                                         stderr=asyncio.subprocess.PIPE)
-            _, error = await asyncio.wait_for(asked.communicate(), 30)
-            if asked.returncode:
+            refused = await self._ask_systemd(argv)
+            if not refused and not await self._in_scope():
+                refused = f"no {cgroups.scope_unit(self.group_name)} holds the server"
+            if refused:
                 self.log.error("systemd made no scope for %s's server, which runs without its memory limit: %s",
-                               self.user.name, error.decode(errors="replace").strip())
+                               self.user.name, refused)
             else:
                 self.log.info("%s's server (pid %s) limited to %s bytes in %s", self.user.name, self.pid,
                               self.mem_limit, cgroups.scope_unit(self.group_name))
@@ -55,6 +55,33 @@ class CourseSpawner(LocalProcessSpawner):
                 group.join(self.pid)
                 self.log.info("%s's server (pid %s) limited to %s bytes", self.user.name, self.pid, self.mem_limit)
         return address
+
+    async def _in_scope(self, timeout: float = 5) -> bool:
+        """Is the server in its scope? systemd answers once the job is queued: the scope follows soon after."""
+        for _ in range(int(timeout / 0.1)):
+            scope = cgroups.find_scope(self.group_name)
+            if scope is not None and self.pid in scope.pids():
+                return True
+            await asyncio.sleep(0.1)
+        return False
+
+    @staticmethod
+    async def _ask_systemd(argv: list[str], timeout: float = 30) -> str:
+        """Run ``argv``; what went wrong ('' if nothing): its error, or why it could not run or finish."""
+        try:
+            asked = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.DEVNULL,
+                                                         stderr=asyncio.subprocess.PIPE)
+        except OSError as error:
+            return f"{argv[0]}: {error.strerror}"
+        try:
+            _, error = await asyncio.wait_for(asked.communicate(), timeout)
+        except asyncio.TimeoutError:
+            asked.kill()
+            await asked.wait()
+            return f"{argv[0]} did not answer in {timeout:g} s"
+        if asked.returncode:
+            return error.decode(errors="replace").strip() or f"{argv[0]} failed"
+        return ""
 
     async def stop(self, now: bool = False):
         await super().stop(now=now)

@@ -238,6 +238,8 @@ def launch(spec_path: str, connection_file: str) -> None:
     argv = bwrap_argv(spec, sources, connection_fd, files)
 
     tree = Path(spec.cgroup_tree) if spec.cgroup_tree else None
+    if tree is not None and tree != cgroups.ROOT and cgroups.refused_tree(tree):
+        tree = None  # not the tree the grader checked any more: no group rather than a folder someone made
     group = cgroups.create(spec.cgroup, limits.memory, limits.processes, root=tree) \
         if spec.cgroup and root and tree is not None and not spec.scoped else None
     if group is not None:

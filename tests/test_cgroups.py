@@ -55,15 +55,46 @@ def test_v2_group_is_made_beside_the_graders_own_with_controllers_enabled(tmp_pa
     assert group.out_of_memory()
 
 
-def test_only_a_mounted_tree_may_be_named_and_each_missing_piece_is_said(tmp_path, monkeypatch):
-    """INN_COURSE_CGROUP_TREE names another tree only if the mount table shows cgroupfs there: a folder laid
-    out like one (which anyone could make) is no tree, and every reason for no group reads as one line."""
+def test_only_a_mounted_tree_root_alone_controls_may_be_named_and_each_missing_piece_is_said(tmp_path, monkeypatch):
+    """INN_COURSE_CGROUP_TREE names another tree only if the mount table shows cgroupfs there, as the layout its
+    files claim, on a path only root can change: a folder laid out like one (which anyone could make) is no
+    tree; and every reason for no group reads as one line."""
+    if os.geteuid() != 0:
+        pytest.skip("the folders' owners are checked against root")
     monkeypatch.delenv(cgroups.TREE_ENV, raising=False)
+    monkeypatch.setattr(cgroups, "_own_v2_path", lambda root: root)  # the grader in the tree's root
     assert cgroups.tree() == cgroups.ROOT
     (tmp_path / "cgroup.controllers").write_text("memory pids\n")
     monkeypatch.setenv(cgroups.TREE_ENV, str(tmp_path))
-    assert cgroups.tree() is None and not cgroups.mounted(tmp_path)
+    assert cgroups.tree() is None and cgroups.mounted(tmp_path) is None
     assert cgroups.unavailable(None) == f"INN_COURSE_CGROUP_TREE={tmp_path} is not a mounted cgroup tree"
+    # Mounted as v1 (memory and pids in it) but holding a v2 tree's file: the files would steer root's writes.
+    monkeypatch.setattr(cgroups, "_mount_types", lambda: {str(tmp_path / c): "cgroup" for c in cgroups.CONTROLLERS})
+    assert cgroups.mounted(tmp_path) == 1 and cgroups.tree() is None
+    assert cgroups.refused_tree(tmp_path) == "is mounted as cgroup v1 but holds files of another layout"
+    monkeypatch.setattr(cgroups, "_mount_types", lambda: {str(tmp_path): "cgroup2"})
+    assert cgroups.tree() == tmp_path  # what a cgroup2 mount looks like
+    monkeypatch.setenv(cgroups.TREE_ENV, str(tmp_path) + "/")
+    assert cgroups.tree() == tmp_path
+    monkeypatch.setenv(cgroups.TREE_ENV, "relative/tree")
+    assert cgroups.tree() is None and cgroups.unavailable(None).endswith("is not an absolute path")
+    monkeypatch.setattr(cgroups, "systemd_manages", lambda *args: True)
+    assert cgroups.tree() == cgroups.ROOT  # a host systemd runs: its own tree, whatever the variable says
+    monkeypatch.undo()
+    monkeypatch.setattr(cgroups, "_own_v2_path", lambda root: root)
+    # A folder on the path that someone else could change (not root's, or writable by others) or a link.
+    (tmp_path / "theirs").mkdir()
+    os.chown(tmp_path / "theirs", 65534, 65534)
+    (tmp_path / "theirs" / "tree").mkdir()
+    assert cgroups.refused_tree(tmp_path / "theirs" / "tree").startswith("goes through a folder that is not root's")
+    (tmp_path / "open").mkdir(mode=0o777)
+    os.chmod(tmp_path / "open", 0o777)
+    assert cgroups.refused_tree(tmp_path / "open").startswith("goes through a folder that is not root's")
+    (tmp_path / "link").symlink_to(tmp_path / "open")
+    assert cgroups.refused_tree(tmp_path / "link").startswith("goes through a link")
+    # The mount table's escapes: a mount point with a space in its name.
+    table = "36 31 0:30 / /mnt/with\\040space rw,relatime shared:5 - cgroup2 none rw\n"
+    assert cgroups._mount_types(table) == {"/mnt/with space": "cgroup2"}
     assert cgroups.unavailable(tmp_path / "nothing") == f"no cgroup tree at {tmp_path / 'nothing'}"
     assert cgroups.unavailable(tmp_path) == ""  # as far as can be told: create() would try
     (tmp_path / "cgroup.controllers").write_text("cpu pids\n")
@@ -120,13 +151,19 @@ def test_a_real_v2_tree_without_memory_or_pids_gets_no_group_and_nothing_written
             folder.mkdir(parents=True)
             made = cgroups.Cgroup(2, (folder,))
             sleeper = subprocess.Popen(["sleep", "30"])
-            made.join(sleeper.pid)
-            assert made.pids() == {sleeper.pid} and cgroups.find("k-hand", root=tree) == made
-            made.kill_and_remove()
-            assert sleeper.wait(5) == -9 and not folder.exists()
-            (tree / cgroups.PREFIX / "k-left").mkdir()
-            assert cgroups.sweep(tree, older_than=0) == 1 and not (tree / cgroups.PREFIX / "k-left").exists()
-            (tree / cgroups.PREFIX).rmdir()
+            try:
+                made.join(sleeper.pid)
+                assert made.pids() == {sleeper.pid} and cgroups.find("k-hand", root=tree) == made
+                made.kill_and_remove()
+                assert sleeper.wait(5) == -9 and not folder.exists()
+                (tree / cgroups.PREFIX / "k-left").mkdir()
+                assert cgroups.sweep(tree, older_than=0) == 1 and not (tree / cgroups.PREFIX / "k-left").exists()
+            finally:  # the hierarchy outlives the mount: leave nothing in it
+                made.kill_and_remove()
+                sleeper.kill()
+                for left in (folder, tree / cgroups.PREFIX / "k-left", tree / cgroups.PREFIX):
+                    if left.exists():
+                        left.rmdir()
         assert not (tmp_path / cgroups.PREFIX).exists()  # nor above it
         monkeypatch.setenv(cgroups.TREE_ENV, str(tree))
         assert cgroups.tree() == tree  # a cgroup2 mount may be named as the grader's tree
@@ -207,6 +244,13 @@ def test_the_launcher_asks_systemd_for_the_kernels_scope_before_it_touches_anyth
     assert argv[-6:] == [sandbox.sys.executable, "-m", "inn_course.sandbox", "launch", spec, "connection.json"]
     assert os.environ.pop(sandbox.SCOPED) == box.cgroup_name  # the launcher in the scope knows it is there
     assert not (tmp_path / "box" / "sockets").exists()  # nothing made before systemd-run
+    # A spec that says no scope is obeyed, whatever the launcher would conclude itself: no systemd-run.
+    monkeypatch.setattr(cgroups, "systemd_manages", lambda *args: False)
+    plain = sandbox.KernelSandbox(tmp_path / "plain", tmp_path / "work")
+    plain.install({})
+    monkeypatch.setattr(cgroups, "systemd_manages", lambda *args: True)
+    with pytest.raises(FileNotFoundError):  # on to its own work: opening the (absent) connection file
+        sandbox.launch(str(tmp_path / "plain" / "launch.json"), str(tmp_path / "no-connection.json"))
 
 
 def test_a_scoped_kernel_is_reported_from_what_systemd_says_once_its_scope_is_gone(tmp_path, monkeypatch):
@@ -215,8 +259,8 @@ def test_a_scoped_kernel_is_reported_from_what_systemd_says_once_its_scope_is_go
     if os.geteuid() != 0:
         pytest.skip("kernels get scopes only as root")
     monkeypatch.setattr(cgroups, "systemd_manages", lambda *args: True)
-    monkeypatch.setenv(cgroups.TREE_ENV, str(tmp_path))  # another tree than the host's is never systemd's
-    assert not sandbox.KernelSandbox(tmp_path / "other", tmp_path / "work").scoped
+    monkeypatch.setenv(cgroups.TREE_ENV, str(tmp_path))  # ignored there: a cgroup2 mount is systemd's hierarchy
+    assert sandbox.KernelSandbox(tmp_path / "other", tmp_path / "work").scoped
     monkeypatch.delenv(cgroups.TREE_ENV)
     box = sandbox.KernelSandbox(tmp_path / "box", tmp_path / "work")
     monkeypatch.setattr(cgroups, "scope_result", lambda name: "oom-kill")
@@ -252,7 +296,10 @@ def test_a_hub_server_is_put_in_a_systemd_scope_and_stopped_through_systemd(monk
     fake.LocalProcessSpawner = LocalProcessSpawner
     monkeypatch.setitem(sys.modules, "jupyterhub", types.ModuleType("jupyterhub"))
     monkeypatch.setitem(sys.modules, "jupyterhub.spawner", fake)
+    import inn_course
+
     monkeypatch.setitem(sys.modules, "inn_course.hub_spawner", None)  # imported afresh here, forgotten after
+    monkeypatch.setattr(inn_course, "hub_spawner", None, raising=False)
     del sys.modules["inn_course.hub_spawner"]
     hub_spawner = importlib.import_module("inn_course.hub_spawner")
     monkeypatch.setattr(cgroups, "_tool", lambda name: f"/usr/bin/{name}")
@@ -267,6 +314,9 @@ def test_a_hub_server_is_put_in_a_systemd_scope_and_stopped_through_systemd(monk
     monkeypatch.setattr(cgroups, "create", lambda *args, **kwargs: pytest.fail("wrote into systemd's tree"))
     monkeypatch.setattr(cgroups, "stop_scope", stopped.append)
     monkeypatch.setattr(cgroups, "adopt_argv", lambda *args: asked.append(args) or ["/bin/true"])
+    scope = [cgroups.Cgroup(2, ())]  # what systemd made (it answers before the scope exists: looked for after)
+    monkeypatch.setattr(cgroups, "find_scope", lambda name: scope[0])
+    monkeypatch.setattr(cgroups.Cgroup, "pids", lambda self: {4242})
     spawner = hub_spawner.CourseSpawner()
     monkeypatch.setattr(spawner.log, "info", lambda *args: logged.append(("info", args[0] % args[1:])))
     monkeypatch.setattr(spawner.log, "error", lambda *args: logged.append(("error", args[0] % args[1:])))
@@ -277,5 +327,16 @@ def test_a_hub_server_is_put_in_a_systemd_scope_and_stopped_through_systemd(monk
     asyncio.run(spawner.start())
     assert logged[-1] == ("error", "systemd made no scope for ann's server, which runs without its memory limit: "
                                    "Access denied")
+    for argv, said in ((["/bin/true"], "no inncourse-hub-ann.scope holds the server"),
+                       (["/nonexistent/busctl"], "/nonexistent/busctl: No such file or directory")):
+        scope[0] = None
+        monkeypatch.setattr(cgroups, "adopt_argv", lambda *args, argv=argv: argv)
+        monkeypatch.setattr(spawner, "_in_scope", lambda timeout=5: asyncio.sleep(0, result=False))
+        asyncio.run(spawner.start())  # the server runs on, and the log says it has no limit, and why
+        assert logged[-1] == ("error", f"systemd made no scope for ann's server, which runs without its memory "
+                                       f"limit: {said}")
+    assert asyncio.run(hub_spawner.CourseSpawner._ask_systemd(["/bin/sleep", "5"], timeout=0.2)) == \
+        "/bin/sleep did not answer in 0.2 s"
+    stopped.clear()
     asyncio.run(spawner.stop())
-    assert stopped == ["hub-ann", "hub-ann", "hub-ann"]
+    assert stopped == ["hub-ann"]
