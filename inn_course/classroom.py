@@ -457,9 +457,9 @@ def _grade_class(layout, results, workers, shard, use_sandbox, student_timeout, 
     workers = workers or default_workers()
     threads = max(1, available_cores() // workers)
     shutil.rmtree(results / ".work", ignore_errors=True)  # what killed workers of a run without sandbox left
-    if use_sandbox and os.geteuid() == 0:
-        if cgroups.tree() is not None:
-            cgroups.sweep(cgroups.tree())
+    tree = cgroups.tree() if use_sandbox and os.geteuid() == 0 else None
+    if tree is not None:
+        cgroups.sweep(tree)
     duedate, granted = deadlines
     template = _template(layout, results, duedate)
     bar = Progress(len(students)) if progress else None

@@ -44,8 +44,8 @@ def _cmd_selfstudy(layout: CourseLayout, args) -> int:
 
 
 def _selfstudy(layout: CourseLayout) -> tuple[int, float]:
-    """Build the self-study edition: exit status, and the seconds it took (``all`` records them)."""
-    release.build_source(layout)
+    """Build the self-study edition from the release its callers just generated (the source compiled with it):
+    exit status, and the seconds it took (``all`` records them)."""
     started = time.perf_counter()
     edition, found = selfstudy.build(layout)
     for path in (edition.notebook, edition.html):

@@ -259,8 +259,8 @@ def build(layout: CourseLayout, folder: Path | None = None) -> tuple[Edition, li
     """Write the executed solution notebook and its HTML page; return them and any problems."""
     edition = edition_paths(layout, folder)
     edition.notebook.parent.mkdir(parents=True, exist_ok=True)
-    digest = source_digest(layout)
-    nb = solution_notebook(notebooks.read(layout.source_notebook))
+    digest, source = source_digest(layout), notebooks.read(layout.source_notebook)
+    nb = solution_notebook(source)
     nb.cells += going_further(layout)
     nb = execute(nb, edition.notebook.parent)
     for cell in nb.cells:  # run times differ on every build: keep the diff to what the cells show
@@ -268,7 +268,7 @@ def build(layout: CourseLayout, folder: Path | None = None) -> tuple[Edition, li
     nb.metadata[METADATA_KEY] = {"source_sha256": digest}
     notebooks.write(nb, edition.notebook)
     edition.html.write_text(to_html(nb, digest))
-    drill = practice_notebook(notebooks.read(layout.release_notebook), notebooks.read(layout.source_notebook))
+    drill = practice_notebook(notebooks.read(layout.release_notebook), source)
     drill.metadata[METADATA_KEY] = {"source_sha256": digest}
     notebooks.write(drill, edition.practice)
     return edition, problems(nb)
