@@ -8,6 +8,7 @@ of submissions (tests/submissions/catalogue.py).
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -91,3 +92,17 @@ def slurm_cluster(tmp_path_factory):
                 os.environ.pop("SLURM_CONF", None)
             else:
                 os.environ["SLURM_CONF"] = before
+
+
+@pytest.fixture
+def cgroup2_mount(tmp_path):
+    """A real cgroup2 tree mounted for the test (these machines' unified hierarchy, which offers only the
+    controllers v1 does not hold), unmounted after; skipped where it cannot be mounted."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a cgroup2 tree needs root")
+    tree = tmp_path / "cgroup2"
+    tree.mkdir()
+    if subprocess.run(["mount", "-t", "cgroup2", "none", str(tree)], capture_output=True).returncode:
+        pytest.skip("no cgroup2 mount here")
+    yield tree
+    subprocess.run(["umount", str(tree)], check=False)

@@ -112,63 +112,51 @@ def test_no_cgroup_tree_means_no_group(tmp_path):
     assert cgroups.version(tmp_path) is None and cgroups.create("k3", MiB, 8, root=tmp_path) is None
 
 
-def test_a_real_v2_tree_without_memory_or_pids_gets_no_group_and_nothing_written(tmp_path, monkeypatch):
+def test_a_real_v2_tree_without_memory_or_pids_gets_no_group_and_nothing_written(cgroup2_mount, tmp_path,
+                                                                                       monkeypatch):
     """On a real cgroup2 tree (mounted here: it offers only the controllers v1 does not hold, hugetlb on these
     machines), a kernel's group is made where the grader's own group is, inside the tree, and only when the
     tree can bound memory and processes; otherwise nothing is written and the sandbox keeps its rlimits.
     (The grader here sits in the tree's root: its group's parent would be above the mount, where the code
     once made inn-course/.)"""
-    import os
-    import subprocess
-
-    import pytest
-
-    if os.geteuid() != 0:
-        pytest.skip("mounting a cgroup2 tree needs root")
-    tree = tmp_path / "cgroup2"
-    tree.mkdir()
-    if subprocess.run(["mount", "-t", "cgroup2", "none", str(tree)], capture_output=True).returncode:
-        pytest.skip("no cgroup2 mount here")
-    try:
-        assert cgroups.version(tree) == 2
-        offered = set((tree / "cgroup.controllers").read_text().split())
-        assert cgroups._v2_base(tree).is_relative_to(tree)
-        group = cgroups.create("k-real", 256 * MiB, 64, root=tree)
-        if {"memory", "pids"} <= offered:  # a machine whose v2 tree holds them: a real group, then gone
-            sleeper = subprocess.Popen(["sleep", "30"])
-            group.join(sleeper.pid)
-            assert sleeper.pid in group.pids() and (group.folders[0] / "memory.max").read_text().strip() == \
-                str(256 * MiB)
-            group.kill_and_remove()
-            assert sleeper.wait(5) == -9 and cgroups.find("k-real", root=tree) is None
-        else:
-            assert group is None and cgroups.find("k-real", root=tree) is None
-            assert not (tree / cgroups.PREFIX).exists()  # nothing made in the tree
-            missing = " or ".join(c for c in cgroups.CONTROLLERS if c not in offered)
-            assert cgroups.unavailable(tree).startswith(f"the cgroup v2 tree at {tree} offers no {missing} controller")
-            # What a group does on a real v2 tree, without limits to set: join, list, kill, remove, sweep.
-            folder = tree / cgroups.PREFIX / "k-hand"
-            folder.mkdir(parents=True)
-            made = cgroups.Cgroup(2, (folder,))
-            sleeper = subprocess.Popen(["sleep", "30"])
-            try:
-                made.join(sleeper.pid)
-                assert made.pids() == {sleeper.pid} and cgroups.find("k-hand", root=tree) == made
-                made.kill_and_remove()
-                assert sleeper.wait(5) == -9 and not folder.exists()
-                (tree / cgroups.PREFIX / "k-left").mkdir()
-                assert cgroups.sweep(tree, older_than=0) == 1 and not (tree / cgroups.PREFIX / "k-left").exists()
-            finally:  # the hierarchy outlives the mount: leave nothing in it
-                made.kill_and_remove()
-                sleeper.kill()
-                for left in (folder, tree / cgroups.PREFIX / "k-left", tree / cgroups.PREFIX):
-                    if left.exists():
-                        left.rmdir()
-        assert not (tmp_path / cgroups.PREFIX).exists()  # nor above it
-        monkeypatch.setenv(cgroups.TREE_ENV, str(tree))
-        assert cgroups.tree() == tree  # a cgroup2 mount may be named as the grader's tree
-    finally:
-        subprocess.run(["umount", str(tree)], check=False)
+    tree = cgroup2_mount
+    assert cgroups.version(tree) == 2
+    offered = set((tree / "cgroup.controllers").read_text().split())
+    assert cgroups._v2_base(tree).is_relative_to(tree)
+    group = cgroups.create("k-real", 256 * MiB, 64, root=tree)
+    if {"memory", "pids"} <= offered:  # a machine whose v2 tree holds them: a real group, then gone
+        sleeper = subprocess.Popen(["sleep", "30"])
+        group.join(sleeper.pid)
+        assert sleeper.pid in group.pids() and (group.folders[0] / "memory.max").read_text().strip() == \
+            str(256 * MiB)
+        group.kill_and_remove()
+        assert sleeper.wait(5) == -9 and cgroups.find("k-real", root=tree) is None
+    else:
+        assert group is None and cgroups.find("k-real", root=tree) is None
+        assert not (tree / cgroups.PREFIX).exists()  # nothing made in the tree
+        missing = " or ".join(c for c in cgroups.CONTROLLERS if c not in offered)
+        assert cgroups.unavailable(tree).startswith(f"the cgroup v2 tree at {tree} offers no {missing} controller")
+        # What a group does on a real v2 tree, without limits to set: join, list, kill, remove, sweep.
+        folder = tree / cgroups.PREFIX / "k-hand"
+        folder.mkdir(parents=True)
+        made = cgroups.Cgroup(2, (folder,))
+        sleeper = subprocess.Popen(["sleep", "30"])
+        try:
+            made.join(sleeper.pid)
+            assert made.pids() == {sleeper.pid} and cgroups.find("k-hand", root=tree) == made
+            made.kill_and_remove()
+            assert sleeper.wait(5) == -9 and not folder.exists()
+            (tree / cgroups.PREFIX / "k-left").mkdir()
+            assert cgroups.sweep(tree, older_than=0) == 1 and not (tree / cgroups.PREFIX / "k-left").exists()
+        finally:  # the hierarchy outlives the mount: leave nothing in it
+            made.kill_and_remove()
+            sleeper.kill()
+            for left in (folder, tree / cgroups.PREFIX / "k-left", tree / cgroups.PREFIX):
+                if left.exists():
+                    left.rmdir()
+    assert not (tmp_path / cgroups.PREFIX).exists()  # nor above it
+    monkeypatch.setenv(cgroups.TREE_ENV, str(tree))
+    assert cgroups.tree() == tree  # a cgroup2 mount may be named as the grader's tree
 
 
 # ------------------------------------------------------------------ hosts that systemd runs (cgroup v2)

@@ -138,47 +138,39 @@ NPROC = 'import resource; print("NPROC", resource.getrlimit(resource.RLIMIT_NPRO
 
 
 @pytest.mark.slow
-def test_a_class_is_graded_on_a_real_cgroup2_tree_and_on_a_fake_one_and_says_what_bounded_it(small_class, tmp_path,
-                                                                                               monkeypatch):
+def test_a_class_is_graded_on_a_real_cgroup2_tree_and_on_a_fake_one_and_says_what_bounded_it(small_class, cgroup2_mount,
+                                                                                               tmp_path, monkeypatch):
     """The grader's cgroup tree can be another mount (INN_COURSE_CGROUP_TREE): a real cgroup2 tree, which
     here offers no memory or pids controller (v1 holds them), grades with rlimits and says why in one line;
     a folder laid out like a v2 tree but not mounted is no tree at all: root writes nothing in it. (This
     machine's v1 tree is the default, graded with a group per kernel in the test above.)"""
     from inn_course import cgroups
 
-    _sandbox_or_skip()
-    if os.geteuid() != 0:
-        pytest.skip("control groups are made as root only")
+    _sandbox_or_skip()  # cgroup2_mount skips where not root: control groups are made as root only
     layout, samples = small_class
     submissions.submit(layout, "ann", catalogue.with_new_cell(samples["handout"], "setup", NPROC, "nproc"))
-    real, fake = tmp_path / "cgroup2", tmp_path / "fake"
-    real.mkdir()
+    real, fake = cgroup2_mount, tmp_path / "fake"
     fake.mkdir()
     (fake / "cgroup.controllers").write_text("memory pids\n")
     (fake / "cgroup.procs").write_text("")
-    if subprocess.run(["mount", "-t", "cgroup2", "none", str(real)], capture_output=True).returncode:
-        pytest.skip("no cgroup2 mount here")
-    try:
-        offered = (real / "cgroup.controllers").read_text().split()
-        if {"memory", "pids"} <= set(offered):
-            pytest.skip("this machine's cgroup2 tree bounds memory: the fallback cannot be seen here")
-        for tree, why in ((real, f"the cgroup v2 tree at {real} offers no memory or pids controller"),
-                          (fake, f"INN_COURSE_CGROUP_TREE={fake} is not a mounted cgroup tree")):
-            monkeypatch.setenv(cgroups.TREE_ENV, str(tree))
-            groups_before = {p for p in tree.rglob("*") if p.is_dir()}  # the hierarchy may hold others' groups
-            (result,) = classroom.grade_class(layout, tmp_path / f"results-{tree.name}", workers=1, progress=False)
-            assert result.status == "graded" and result.score == 0, result.flags
-            assert result.memory_bound.startswith(f"rlimits only ({why}"), result.memory_bound
-            summary = classroom.summary([result]).splitlines()
-            assert summary[-1] == f"each kernel's memory was bounded by {result.memory_bound}"
-            nb = notebooks.read(tmp_path / f"results-{tree.name}" / "autograded" / "ann" / layout.assignment /
-                                f"{layout.assignment}.ipynb")
-            seen = "".join(o.get("text", "") for c in nb.cells if c.id == "nproc" for o in c.outputs)
-            # Without a group of its own, the kernel's processes are capped per user (with one, 16 times that).
-            assert seen == f"NPROC {sandbox.Limits().processes}\n", seen
-            assert {p for p in tree.rglob("*") if p.is_dir()} == groups_before, "nothing made in the tree"
-    finally:
-        subprocess.run(["umount", str(real)], check=False)
+    offered = (real / "cgroup.controllers").read_text().split()
+    if {"memory", "pids"} <= set(offered):
+        pytest.skip("this machine's cgroup2 tree bounds memory: the fallback cannot be seen here")
+    for tree, why in ((real, f"the cgroup v2 tree at {real} offers no memory or pids controller"),
+                      (fake, f"INN_COURSE_CGROUP_TREE={fake} is not a mounted cgroup tree")):
+        monkeypatch.setenv(cgroups.TREE_ENV, str(tree))
+        groups_before = {p for p in tree.rglob("*") if p.is_dir()}  # the hierarchy may hold others' groups
+        (result,) = classroom.grade_class(layout, tmp_path / f"results-{tree.name}", workers=1, progress=False)
+        assert result.status == "graded" and result.score == 0, result.flags
+        assert result.memory_bound.startswith(f"rlimits only ({why}"), result.memory_bound
+        summary = classroom.summary([result]).splitlines()
+        assert summary[-1] == f"each kernel's memory was bounded by {result.memory_bound}"
+        nb = notebooks.read(tmp_path / f"results-{tree.name}" / "autograded" / "ann" / layout.assignment /
+                            f"{layout.assignment}.ipynb")
+        seen = "".join(o.get("text", "") for c in nb.cells if c.id == "nproc" for o in c.outputs)
+        # Without a group of its own, the kernel's processes are capped per user (with one, 16 times that).
+        assert seen == f"NPROC {sandbox.Limits().processes}\n", seen
+        assert {p for p in tree.rglob("*") if p.is_dir()} == groups_before, "nothing made in the tree"
 
 
 @pytest.mark.slow
