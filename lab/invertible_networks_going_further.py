@@ -354,12 +354,12 @@ class DenseResidual(nn.Module):
     @torch.no_grad()
     def inverse(self, y: torch.Tensor, tol: float = 1e-6, max_iter: int = 1000) -> tuple[torch.Tensor, int]:
         """The x with x + F(x) = y, and the number of iterations it took."""
-        x = y.clone()
+        x, scale = y.clone(), float(y.abs().max()) + 1e-12
         for iteration in range(1, max_iter + 1):
             x_next = y - (self(x) - x)
             step = float((x_next - x).abs().max())
             x = x_next
-            if step <= tol * (float(y.abs().max()) + 1e-12):
+            if step <= tol * scale:
                 break
         return x, iteration
 
